@@ -1,0 +1,70 @@
+# ganhost: `make run` and `make test` do all set-up on a fresh machine (Go, Python 3.11, gcc, npm,
+# apt): the Python venv, libtensorflow for cgo (from the tensorflow-cpu wheel), Go modules and the
+# offline datasets.
+
+PYTHON3 ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+TFENV   := scripts/tfenv.sh
+
+# Keras picks its backend at import; set it here, never on import in our code.
+export KERAS_BACKEND := tensorflow
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONPATH := $(CURDIR)/python
+# Lets the Go tests check that Python's tf.saved_model.load reads what Go saved.
+export GANHOST_PYTHON := $(CURDIR)/$(PY)
+
+# The shipped default model (savedmodel/gan/1); see savedmodel/README.md.
+DATASET     ?= mnist
+MODEL_OUT   ?= savedmodel/gan/1
+MODEL_STEPS ?= 15000
+MODEL_BATCH ?= 64
+MODEL_SEED  ?= 0
+
+# Packages that must stay free of cgo/TensorFlow; they are also tested with CGO_ENABLED=0.
+PURE_GO := ./go/gan/... ./go/dataset/...
+
+.PHONY: all venv data build run model fixture test test-python test-go clean
+
+all: build
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: python/requirements.lock
+	$(PYTHON3) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r python/requirements.lock
+	touch $@
+
+data: data/mnist/manifest.json data/fashion/manifest.json
+
+data/mnist/manifest.json data/fashion/manifest.json &: scripts/fetch_datasets.sh python/ganhost/data.py | venv
+	PYTHON=$(PY) scripts/fetch_datasets.sh data
+
+build: bin/ganhost
+
+bin/ganhost: $(VENV)/.installed go.mod go.sum $(shell find go -name '*.go' -not -name '*_test.go')
+	$(TFENV) go build -o $@ ./go/cmd/ganhost
+
+run: build
+	bin/ganhost generate -model-base savedmodel/gan -n 16 -seed 1 -scale 4 -out grid.png
+
+model: venv data
+	$(PY) -m ganhost train --dataset $(DATASET) --steps $(MODEL_STEPS) --batch-size $(MODEL_BATCH) \
+		--seed $(MODEL_SEED) --reset-optimizer --out $(MODEL_OUT)
+
+fixture: venv
+	$(PY) -m ganhost fixture
+
+test: test-python test-go
+
+test-python: venv data
+	$(PY) -m pytest -q python/tests
+
+test-go: venv data
+	CGO_ENABLED=0 go vet $(PURE_GO)
+	CGO_ENABLED=0 go test $(PURE_GO)
+	$(TFENV) go vet ./...
+	$(TFENV) go test ./...
+
+clean:
+	rm -rf bin build grid.png

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/ganhost/ganhost/go/gan"
+	"github.com/ganhost/ganhost/go/tfmodel"
+)
+
+func runGenerate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("generate", stderr)
+	base := fs.String("model-base", "savedmodel/gan", "model base path; its highest complete numeric version is used")
+	n := fs.Int("n", 16, "number of images, 1..4096")
+	seed := fs.Int64("seed", 1, "noise seed; the same seed and model version give the same images")
+	scale := fs.Int("scale", 1, fmt.Sprintf("pixel scale factor, 1..%d", gan.MaxScale))
+	out := fs.String("out", "grid.png", "output PNG file, or - for standard output")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *n < 1 || *n > 4096 {
+		return usageError{fmt.Sprintf("-n must be in 1..4096, got %d", *n)}
+	}
+	if *scale < 1 || *scale > gan.MaxScale {
+		return usageError{fmt.Sprintf("-scale must be in 1..%d, got %d", gan.MaxScale, *scale)}
+	}
+
+	model, version, err := tfmodel.OpenLatest(*base)
+	if err != nil {
+		return err
+	}
+	defer model.Close()
+	images, err := model.Generate(gan.Noise(*seed, *n), *n)
+	if err != nil {
+		return err
+	}
+	grid, err := gan.Grid(images, *n, *scale)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := gan.EncodePNG(&buf, grid); err != nil {
+		return err
+	}
+	if *out == "-" {
+		_, err = stdout.Write(buf.Bytes())
+		return err
+	}
+	if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	b := grid.Bounds()
+	fmt.Fprintf(stdout, "wrote %s: %d images, %dx%d pixels, model %s version %d, seed %d\n",
+		*out, *n, b.Dx(), b.Dy(), *base, version, *seed)
+	return nil
+}

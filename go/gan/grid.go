@@ -1,0 +1,87 @@
+package gan
+
+import (
+	"image"
+	"image/png"
+	"io"
+	"math"
+)
+
+// MaxScale bounds the upscaling factor of Grid and Tile; beyond it a large
+// grid becomes a multi-megabyte image for no visual gain.
+const MaxScale = 8
+
+// Grid lays out n images (n*ImagePixels values in [-1,1], row-major
+// [n,28,28,1], as the generator returns them) as one grayscale picture of
+// ceil(sqrt(n)) columns and ceil(n/cols) rows, without padding, each pixel
+// repeated scale times in both directions. Cells past the n-th stay black.
+// Values map to round((v+1)*127.5), clamped to 0..255; NaN becomes 0, so a
+// diverged generator yields a black image instead of a panic.
+func Grid(images []float32, n, scale int) (*image.Gray, error) {
+	if n < 1 {
+		return nil, Errorf(EINVALID, "grid of %d images, want at least 1", n)
+	}
+	// Compare by division first: n*ImagePixels can overflow for a huge n.
+	if n > len(images)/ImagePixels || len(images) != n*ImagePixels {
+		return nil, Errorf(EINVALID, "grid of %d images needs %d values, got %d", n, n*ImagePixels, len(images))
+	}
+	if scale < 1 || scale > MaxScale {
+		return nil, Errorf(EINVALID, "scale %d, want 1..%d", scale, MaxScale)
+	}
+	// Integer ceil(sqrt(n)): math.Sqrt can land just above a perfect square
+	// and add a column.
+	cols := 1
+	for cols*cols < n {
+		cols++
+	}
+	rows := (n + cols - 1) / cols
+	side := ImageSize * scale
+	img := image.NewGray(image.Rect(0, 0, cols*side, rows*side))
+	for k := range n {
+		x0, y0 := (k%cols)*side, (k/cols)*side
+		for y := range ImageSize {
+			for x := range ImageSize {
+				p := grayValue(images[k*ImagePixels+y*ImageSize+x])
+				for dy := range scale {
+					row := (y0+y*scale+dy)*img.Stride + x0 + x*scale
+					for dx := range scale {
+						img.Pix[row+dx] = p
+					}
+				}
+			}
+		}
+	}
+	return img, nil
+}
+
+// Tile returns image i of images (laid out as for Grid) on its own, for
+// per-image downloads.
+func Tile(images []float32, i, scale int) (*image.Gray, error) {
+	if len(images)%ImagePixels != 0 {
+		return nil, Errorf(EINVALID, "%d values is not a whole number of %d-pixel images", len(images), ImagePixels)
+	}
+	if n := len(images) / ImagePixels; i < 0 || i >= n {
+		return nil, Errorf(EINVALID, "image %d out of range 0..%d", i, n-1)
+	}
+	return Grid(images[i*ImagePixels:(i+1)*ImagePixels], 1, scale)
+}
+
+// grayValue maps a generator output in [-1,1] to a byte.
+func grayValue(v float32) uint8 {
+	x := (float64(v) + 1) * 127.5
+	switch {
+	case !(x > 0): // also NaN
+		return 0
+	case x >= 255:
+		return 255
+	}
+	return uint8(math.Round(x))
+}
+
+// EncodePNG writes img as PNG. The compression level is fixed so the same
+// image always gives the same bytes (cacheable, comparable in tests);
+// BestSpeed because these images are encoded per request and are small.
+func EncodePNG(w io.Writer, img image.Image) error {
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	return enc.Encode(w, img)
+}

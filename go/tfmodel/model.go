@@ -1,0 +1,282 @@
+// Package tfmodel runs ganhost's SavedModels through the TensorFlow C API (graft). It is the only
+// package that imports graft or uses cgo; its exported API speaks plain Go slices.
+package tfmodel
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ganhost/ganhost/go/gan"
+)
+
+// Model is one loaded SavedModel. Generate and Discriminate may run concurrently with each
+// other; TrainStep and Save take the model exclusively, so no caller ever reads half-updated
+// weights and no save captures a step midway.
+type Model struct {
+	dir        string
+	savedModel []byte // saved_model.pb as loaded; every saved version reuses the same graph
+
+	mu      sync.RWMutex
+	session *tf.Session
+	sigs    map[string]boundSignature
+
+	saverFilename tf.Output // feed: checkpoint prefix
+	saverSave     tf.Output // fetch: runs the save
+}
+
+// boundSignature maps a signature's tensor keys to graph endpoints, resolved once at open time.
+type boundSignature struct {
+	inputs, outputs map[string]tf.Output
+}
+
+// Open loads the SavedModel in dir and checks that it carries every signature of the contract
+// with the expected keys, dtypes and shapes, and a saver so it can be saved again.
+// Errors: ENOTFOUND when dir or its saved_model.pb is missing; EINVALID when the SavedModel
+// cannot be loaded or breaks the contract (the message names the signature or tensor).
+func Open(dir string) (*Model, error) {
+	pbPath := filepath.Join(dir, "saved_model.pb")
+	raw, err := os.ReadFile(pbPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, statErr := os.Stat(dir); statErr != nil {
+			return nil, gan.Errorf(gan.ENOTFOUND, "model directory %s does not exist", dir)
+		}
+		return nil, gan.Errorf(gan.ENOTFOUND, "model directory %s has no saved_model.pb", dir)
+	} else if err != nil {
+		return nil, gan.Wrap(err, gan.EINVALID, "cannot read "+pbPath)
+	}
+	saver, err := readSaverDef(pbPath, raw)
+	if err != nil {
+		return nil, err
+	}
+
+	loaded, err := tf.LoadSavedModel(dir, []string{serveTag}, nil)
+	if err != nil {
+		return nil, gan.Wrap(err, gan.EINVALID, "cannot load SavedModel "+dir)
+	}
+	m := &Model{dir: dir, savedModel: raw, session: loaded.Session, sigs: map[string]boundSignature{}}
+	if err := m.bind(loaded, saver); err != nil {
+		_ = loaded.Session.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// readSaverDef finds the serving MetaGraphDef's saver_def, which is how a C API client writes
+// variables back out (the same mechanism TF Java's SavedModelBundle uses).
+func readSaverDef(path string, raw []byte) (*pb.SaverDef, error) {
+	var sm pb.SavedModel
+	if err := proto.Unmarshal(raw, &sm); err != nil {
+		return nil, gan.Wrap(err, gan.EINVALID, path+" is not a SavedModel")
+	}
+	for _, mg := range sm.GetMetaGraphs() {
+		for _, tag := range mg.GetMetaInfoDef().GetTags() {
+			if tag != serveTag {
+				continue
+			}
+			sd := mg.GetSaverDef()
+			if sd.GetFilenameTensorName() == "" || sd.GetSaveTensorName() == "" {
+				return nil, gan.Errorf(gan.EINVALID, "%s has no saver_def, so its variables cannot be saved", path)
+			}
+			return sd, nil
+		}
+	}
+	return nil, gan.Errorf(gan.EINVALID, "%s has no MetaGraphDef tagged %q", path, serveTag)
+}
+
+func (m *Model) bind(loaded *tf.SavedModel, saver *pb.SaverDef) error {
+	for name, spec := range contract {
+		sig, ok := loaded.Signatures[name]
+		if !ok {
+			return gan.Errorf(gan.EINVALID, "model %s has no %q signature", m.dir, name)
+		}
+		b := boundSignature{inputs: map[string]tf.Output{}, outputs: map[string]tf.Output{}}
+		for _, side := range []struct {
+			role  string
+			infos map[string]tf.TensorInfo
+			specs map[string]tensorSpec
+			into  map[string]tf.Output
+		}{
+			{"input", sig.Inputs, spec.inputs, b.inputs},
+			{"output", sig.Outputs, spec.outputs, b.outputs},
+		} {
+			for key, want := range side.specs {
+				info, ok := side.infos[key]
+				if !ok {
+					return gan.Errorf(gan.EINVALID, "model %s: signature %q has no %s %q", m.dir, name, side.role, key)
+				}
+				if err := checkTensor(m.dir, name, side.role, key, info, want); err != nil {
+					return err
+				}
+				out, err := graphOutput(loaded.Graph, info.Name)
+				if err != nil {
+					return gan.Wrap(err, gan.EINVALID, fmt.Sprintf("model %s: signature %q %s %q", m.dir, name, side.role, key))
+				}
+				side.into[key] = out
+			}
+		}
+		m.sigs[name] = b
+	}
+	var err error
+	if m.saverFilename, err = graphOutput(loaded.Graph, saver.GetFilenameTensorName()); err != nil {
+		return gan.Wrap(err, gan.EINVALID, "model "+m.dir+": saver filename tensor")
+	}
+	if m.saverSave, err = graphOutput(loaded.Graph, saver.GetSaveTensorName()); err != nil {
+		return gan.Wrap(err, gan.EINVALID, "model "+m.dir+": saver save tensor")
+	}
+	return nil
+}
+
+// graphOutput resolves a tensor name such as "StatefulPartitionedCall:1".
+func graphOutput(g *tf.Graph, name string) (tf.Output, error) {
+	opName, idx := name, 0
+	if i := strings.LastIndexByte(name, ':'); i >= 0 {
+		n, err := strconv.Atoi(name[i+1:])
+		if err != nil {
+			return tf.Output{}, fmt.Errorf("bad tensor name %q", name)
+		}
+		opName, idx = name[:i], n
+	}
+	op := g.Operation(opName)
+	if op == nil {
+		return tf.Output{}, fmt.Errorf("graph has no operation %q", opName)
+	}
+	if idx < 0 || idx >= op.NumOutputs() {
+		return tf.Output{}, fmt.Errorf("operation %q has no output %d", opName, idx)
+	}
+	return op.Output(idx), nil
+}
+
+// Dir returns the directory the model was loaded from.
+func (m *Model) Dir() string { return m.dir }
+
+// Close releases the TensorFlow session. The model must not be used afterwards.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.session == nil {
+		return nil
+	}
+	err := m.session.Close()
+	m.session = nil
+	return err
+}
+
+// Generate maps n noise vectors (z: n*100 values, row-major) to n images (n*28*28 values in
+// [-1, 1], row-major [n, 28, 28, 1]) in inference mode.
+// Errors: EINVALID when len(z) != n*100 or n < 1; EINTERNAL when TensorFlow fails.
+func (m *Model) Generate(z []float32, n int) ([]float32, error) {
+	if err := checkBatch(KeyZ, z, n, gan.LatentDim); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out, err := m.run(SignatureGenerate, map[string]feed{KeyZ: {z, zShape(n)}}, KeyImages)
+	if err != nil {
+		return nil, err
+	}
+	return float32s(out[0], n*gan.ImagePixels)
+}
+
+// Discriminate returns the discriminator's logit (positive means "real") for each of n images
+// (n*28*28 values in [-1, 1]).
+// Errors: EINVALID when len(images) != n*784 or n < 1; EINTERNAL when TensorFlow fails.
+func (m *Model) Discriminate(images []float32, n int) ([]float32, error) {
+	if err := checkBatch(KeyImages, images, n, gan.ImagePixels); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out, err := m.run(SignatureDiscriminate, map[string]feed{KeyImages: {images, imagesShape(n)}}, KeyLogits)
+	if err != nil {
+		return nil, err
+	}
+	return float32s(out[0], n)
+}
+
+// TrainStep runs one discriminator and one generator update on n real images (n*784 values in
+// [-1, 1]) and n noise vectors (n*100 values), updating the model's variables in place.
+// Errors: EINVALID for mismatched lengths; EINTERNAL when TensorFlow fails or a loss is not
+// finite (the weights have then diverged and the caller should not save them).
+func (m *Model) TrainStep(images, z []float32, n int) (gan.StepResult, error) {
+	if err := checkBatch(KeyImages, images, n, gan.ImagePixels); err != nil {
+		return gan.StepResult{}, err
+	}
+	if err := checkBatch(KeyZ, z, n, gan.LatentDim); err != nil {
+		return gan.StepResult{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out, err := m.run(SignatureTrainStep,
+		map[string]feed{KeyImages: {images, imagesShape(n)}, KeyZ: {z, zShape(n)}},
+		KeyDLoss, KeyGLoss, KeyStep)
+	if err != nil {
+		return gan.StepResult{}, err
+	}
+	dLoss, okD := out[0].Value().(float32)
+	gLoss, okG := out[1].Value().(float32)
+	step, okS := out[2].Value().(int64)
+	if !okD || !okG || !okS {
+		return gan.StepResult{}, gan.Errorf(gan.EINTERNAL, "train_step returned unexpected types")
+	}
+	res := gan.StepResult{Step: step, DLoss: dLoss, GLoss: gLoss}
+	if !finite(dLoss) || !finite(gLoss) {
+		return res, gan.Errorf(gan.EINTERNAL, "training diverged at step %d: d_loss=%v g_loss=%v", step, dLoss, gLoss)
+	}
+	return res, nil
+}
+
+type feed struct {
+	data  []float32
+	shape []int64
+}
+
+// run executes one signature; callers hold m.mu.
+func (m *Model) run(sigName string, feeds map[string]feed, fetchKeys ...string) ([]*tf.Tensor, error) {
+	if m.session == nil {
+		return nil, gan.Errorf(gan.EUNAVAILABLE, "model %s is closed", m.dir)
+	}
+	sig := m.sigs[sigName]
+	feedMap := make(map[tf.Output]*tf.Tensor, len(feeds))
+	for key, f := range feeds {
+		t, err := float32Tensor(f.data, f.shape)
+		if err != nil {
+			return nil, gan.Wrap(err, gan.EINTERNAL, "cannot build tensor "+key)
+		}
+		feedMap[sig.inputs[key]] = t
+	}
+	fetches := make([]tf.Output, len(fetchKeys))
+	for i, key := range fetchKeys {
+		fetches[i] = sig.outputs[key]
+	}
+	out, err := m.session.Run(feedMap, fetches, nil)
+	if err != nil {
+		return nil, gan.Wrap(err, gan.EINTERNAL, "running signature "+sigName)
+	}
+	return out, nil
+}
+
+func checkBatch(key string, data []float32, n, perItem int) error {
+	if n < 1 {
+		return gan.Errorf(gan.EINVALID, "%s: batch size must be at least 1, got %d", key, n)
+	}
+	if len(data) != n*perItem {
+		return gan.Errorf(gan.EINVALID, "%s: got %d values, want %d (%d x %d)", key, len(data), n*perItem, n, perItem)
+	}
+	return nil
+}
+
+func zShape(n int) []int64      { return []int64{int64(n), gan.LatentDim} }
+func imagesShape(n int) []int64 { return []int64{int64(n), gan.ImageSize, gan.ImageSize, 1} }
+
+func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }

@@ -1,0 +1,390 @@
+package tfmodel_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ganhost/ganhost/go/gan"
+	"github.com/ganhost/ganhost/go/tfmodel"
+)
+
+// fixtureDir is the tiny SavedModel exported by `make fixture` (python -m ganhost fixture).
+const fixtureDir = "testdata/tiny/1"
+
+// MustOpenCopy copies the fixture to a temporary directory (tests train and save, which must not
+// touch the committed files) and opens it.
+func MustOpenCopy(tb testing.TB) (*tfmodel.Model, string) {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), "1")
+	if err := os.CopyFS(dir, os.DirFS(fixtureDir)); err != nil {
+		tb.Fatal(err)
+	}
+	m, err := tfmodel.Open(dir)
+	if err != nil {
+		tb.Fatalf("Open(%s): %v", dir, err)
+	}
+	tb.Cleanup(func() { _ = m.Close() })
+	return m, dir
+}
+
+func MustGenerate(tb testing.TB, m *tfmodel.Model, z []float32, n int) []float32 {
+	tb.Helper()
+	images, err := m.Generate(z, n)
+	if err != nil {
+		tb.Fatalf("Generate: %v", err)
+	}
+	return images
+}
+
+// testBatch returns n deterministic "real" images in [-1, 1] and n noise vectors.
+func testBatch(n int, seed int64) (images, z []float32) {
+	images = make([]float32, n*gan.ImagePixels)
+	for i := range images {
+		images[i] = float32(math.Sin(float64(i)*0.37+float64(seed))) * 0.9
+	}
+	return images, gan.Noise(seed, n)
+}
+
+func TestFixtureIsFresh(t *testing.T) {
+	raw, err := os.ReadFile("testdata/tiny/SOURCES.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manifest struct{ Sources map[string]string }
+	if err := json.Unmarshal(raw, &manifest); err != nil {
+		t.Fatal(err)
+	}
+	if len(manifest.Sources) == 0 {
+		t.Fatal("SOURCES.json lists no sources")
+	}
+	for path, want := range manifest.Sources {
+		data, err := os.ReadFile(filepath.Join("..", "..", path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		if got := hex.EncodeToString(sum[:]); got != want {
+			t.Errorf("%s changed since the fixture was exported (sha256 %s, fixture made from %s): run `make fixture`", path, got, want)
+		}
+	}
+}
+
+func TestGenerate(t *testing.T) {
+	m, _ := MustOpenCopy(t)
+	for _, n := range []int{1, 3, 16} {
+		z := gan.Noise(7, n)
+		images := MustGenerate(t, m, z, n)
+		if got, want := len(images), n*gan.ImagePixels; got != want {
+			t.Fatalf("n=%d: len(images)=%d, want %d", n, got, want)
+		}
+		for i, v := range images {
+			if !(v >= -1 && v <= 1) {
+				t.Fatalf("n=%d: images[%d]=%v, want in [-1, 1]", n, i, v)
+			}
+		}
+		again := MustGenerate(t, m, z, n)
+		if !equalBits(images, again) {
+			t.Errorf("n=%d: Generate is not deterministic for a fixed z", n)
+		}
+	}
+}
+
+func TestInvalidBatches(t *testing.T) {
+	m, _ := MustOpenCopy(t)
+	images, z := testBatch(2, 1)
+	for _, tc := range []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"nok, generate n=0", func() error { _, err := m.Generate(nil, 0); return err }, "at least 1"},
+		{"nok, generate short z", func() error { _, err := m.Generate(z[:150], 2); return err }, "want 200"},
+		{"nok, discriminate wrong length", func() error { _, err := m.Discriminate(images[:10], 2); return err }, "want 1568"},
+		{"nok, train z mismatched", func() error { _, err := m.TrainStep(images, z, 3); return err }, "images"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.run()
+			if got := gan.ErrorCode(err); got != gan.EINVALID {
+				t.Fatalf("code=%q (err %v), want %q", got, err, gan.EINVALID)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestTrainStepChangesModel(t *testing.T) {
+	m, _ := MustOpenCopy(t)
+	zFixed := gan.Noise(99, 4)
+	before := MustGenerate(t, m, zFixed, 4)
+	logitsBefore, err := m.Discriminate(before, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last gan.StepResult
+	for i := range 5 {
+		images, z := testBatch(8, int64(i))
+		res, err := m.TrainStep(images, z, 8)
+		if err != nil {
+			t.Fatalf("TrainStep %d: %v", i, err)
+		}
+		if math.IsNaN(float64(res.DLoss)) || math.IsNaN(float64(res.GLoss)) {
+			t.Fatalf("step %d: non-finite losses %+v", i, res)
+		}
+		if res.Step != last.Step+1 {
+			t.Errorf("step=%d, want %d", res.Step, last.Step+1)
+		}
+		last = res
+	}
+	after := MustGenerate(t, m, zFixed, 4)
+	if equalBits(before, after) {
+		t.Error("generate output unchanged after 5 train steps: the generator was not updated")
+	}
+	logitsAfter, err := m.Discriminate(before, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if equalBits(logitsBefore, logitsAfter) {
+		t.Error("discriminator logits unchanged after 5 train steps: the discriminator was not updated")
+	}
+}
+
+func TestSaveVersionReloadsBitIdentical(t *testing.T) {
+	m, dir := MustOpenCopy(t)
+	base := filepath.Dir(dir)
+	for i := range 3 {
+		images, z := testBatch(8, int64(i))
+		if _, err := m.TrainStep(images, z, 8); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := m.SaveVersion(base)
+	if err != nil {
+		t.Fatalf("SaveVersion: %v", err)
+	}
+	if v != 2 {
+		t.Fatalf("version=%d, want 2", v)
+	}
+	versions, err := tfmodel.Versions(base)
+	if err != nil || len(versions) != 2 {
+		t.Fatalf("Versions=%v, %v; want [1 2]", versions, err)
+	}
+	entries, _ := os.ReadDir(base)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".tmp") {
+			t.Errorf("temporary directory %s left behind", e.Name())
+		}
+	}
+
+	reloaded, got, err := tfmodel.OpenLatest(base)
+	if err != nil {
+		t.Fatalf("OpenLatest: %v", err)
+	}
+	defer reloaded.Close()
+	if got != 2 {
+		t.Fatalf("OpenLatest version=%d, want 2", got)
+	}
+	z := gan.Noise(5, 6)
+	want := MustGenerate(t, m, z, 6)
+	if out := MustGenerate(t, reloaded, z, 6); !equalBits(out, want) {
+		t.Error("reloaded version generates different images than the model that saved it")
+	}
+
+	// The training state travels too: the next step continues the global step count.
+	images, zz := testBatch(8, 42)
+	res, err := reloaded.TrainStep(images, zz, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Step != 4 {
+		t.Errorf("step after reload=%d, want 4", res.Step)
+	}
+
+	checkPythonLoads(t, tfmodel.VersionDir(base, 2), z, want)
+}
+
+// checkPythonLoads asks Python's tf.saved_model.load to run `generate` on the saved version and
+// compares with Go's output. It needs GANHOST_PYTHON (set by the Makefile to the venv's python).
+func checkPythonLoads(t *testing.T, dir string, z, want []float32) {
+	t.Helper()
+	python := os.Getenv("GANHOST_PYTHON")
+	if python == "" {
+		t.Log("GANHOST_PYTHON not set: skipping the Python load check (make test sets it)")
+		return
+	}
+	tmp := t.TempDir()
+	zPath, outPath := filepath.Join(tmp, "z.f32"), filepath.Join(tmp, "images.f32")
+	if err := os.WriteFile(zPath, f32bytes(z), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import sys, numpy as np, tensorflow as tf
+d, zp, op = sys.argv[1:4]
+m = tf.saved_model.load(d)
+z = np.fromfile(zp, dtype=np.float32).reshape(-1, 100)
+m.signatures["generate"](z=tf.constant(z))["images"].numpy().astype(np.float32).tofile(op)
+`
+	cmd := exec.Command(python, "-c", script, dir, zPath, outPath)
+	cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=2")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("python could not load %s: %v\n%s", dir, err, out)
+	}
+	raw, err := os.ReadFile(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fromF32bytes(raw)
+	if len(got) != len(want) {
+		t.Fatalf("python returned %d values, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-5 {
+			t.Fatalf("python generate differs from Go at %d: %v vs %v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	tmp := t.TempDir()
+	for _, tc := range []struct {
+		name     string
+		dir      string
+		code     string
+		contains string
+	}{
+		{"nok, missing directory", filepath.Join(tmp, "nope"), gan.ENOTFOUND, "does not exist"},
+		{"nok, empty directory", mkdir(t, filepath.Join(tmp, "empty")), gan.ENOTFOUND, "no saved_model.pb"},
+		{"nok, no train_step signature", editedFixture(t, func(sm *pb.SavedModel) {
+			delete(sm.MetaGraphs[0].SignatureDef, "train_step")
+		}), gan.EINVALID, `no "train_step" signature`},
+		{"nok, wrong z shape", editedFixture(t, func(sm *pb.SavedModel) {
+			sm.MetaGraphs[0].SignatureDef["generate"].Inputs["z"].TensorShape.Dim[1].Size = 64
+		}), gan.EINVALID, `"generate" input "z" has shape`},
+		{"nok, missing input key", editedFixture(t, func(sm *pb.SavedModel) {
+			in := sm.MetaGraphs[0].SignatureDef["discriminate"].Inputs
+			in["pictures"] = in["images"]
+			delete(in, "images")
+		}), gan.EINVALID, `"discriminate" has no input "images"`},
+		{"nok, no saver", editedFixture(t, func(sm *pb.SavedModel) {
+			sm.MetaGraphs[0].SaverDef = nil
+		}), gan.EINVALID, "no saver_def"},
+		{"nok, not a SavedModel", garbageModel(t), gan.EINVALID, "not a SavedModel"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := tfmodel.Open(tc.dir)
+			if err == nil {
+				m.Close()
+				t.Fatal("Open succeeded, want an error")
+			}
+			var ge *gan.Error
+			if !errors.As(err, &ge) || ge.Code != tc.code {
+				t.Fatalf("err=%v, want code %q", err, tc.code)
+			}
+			if !strings.Contains(err.Error(), tc.contains) {
+				t.Errorf("err=%q, want it to contain %q", err, tc.contains)
+			}
+		})
+	}
+}
+
+func TestVersionsIgnoresIncomplete(t *testing.T) {
+	base := t.TempDir()
+	if err := os.CopyFS(filepath.Join(base, "3"), os.DirFS(fixtureDir)); err != nil {
+		t.Fatal(err)
+	}
+	mkdir(t, filepath.Join(base, "7"))               // no saved_model.pb
+	mkdir(t, filepath.Join(base, ".tmp-version-123")) // interrupted save
+	mkdir(t, filepath.Join(base, "latest"))
+	got, err := tfmodel.Versions(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != 3 {
+		t.Errorf("Versions=%v, want [3]", got)
+	}
+	if _, err := tfmodel.Versions(filepath.Join(base, "missing")); gan.ErrorCode(err) != gan.ENOTFOUND {
+		t.Errorf("Versions(missing) err=%v, want %s", err, gan.ENOTFOUND)
+	}
+}
+
+func editedFixture(t *testing.T, edit func(*pb.SavedModel)) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "1")
+	if err := os.CopyFS(dir, os.DirFS(fixtureDir)); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "saved_model.pb")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sm pb.SavedModel
+	if err := proto.Unmarshal(raw, &sm); err != nil {
+		t.Fatal(err)
+	}
+	edit(&sm)
+	if raw, err = proto.Marshal(&sm); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func garbageModel(t *testing.T) string {
+	dir := mkdir(t, filepath.Join(t.TempDir(), "1"))
+	if err := os.WriteFile(filepath.Join(dir, "saved_model.pb"), []byte("\xff\xffnot a proto"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func mkdir(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func equalBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func f32bytes(f []float32) []byte {
+	out := make([]byte, 0, 4*len(f))
+	for _, v := range f {
+		b := math.Float32bits(v)
+		out = append(out, byte(b), byte(b>>8), byte(b>>16), byte(b>>24))
+	}
+	return out
+}
+
+func fromF32bytes(b []byte) []float32 {
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24)
+	}
+	return out
+}

