@@ -388,3 +388,42 @@ func fromF32bytes(b []byte) []float32 {
 	}
 	return out
 }
+
+func TestConcurrentGenerateAndTrain(t *testing.T) {
+	m, _ := MustOpenCopy(t)
+	z := gan.Noise(11, 2)
+	done := make(chan struct{})
+	errs := make(chan error, 8)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if _, err := m.Generate(z, 2); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 10 {
+		images, zz := testBatch(4, int64(i))
+		if _, err := m.TrainStep(images, zz, 4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatalf("Generate during training: %v", err)
+		}
+	}
+	// Once training stops, generation is stable again.
+	if a, b := MustGenerate(t, m, z, 2), MustGenerate(t, m, z, 2); !equalBits(a, b) {
+		t.Error("generate differs between two calls after training")
+	}
+}
