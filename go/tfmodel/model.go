@@ -30,6 +30,7 @@ type Model struct {
 	mu      sync.RWMutex
 	session *tf.Session
 	sigs    map[string]boundSignature
+	specs   map[string]gan.SignatureSpec
 
 	saverFilename tf.Output // feed: checkpoint prefix
 	saverSave     tf.Output // fetch: runs the save
@@ -64,7 +65,8 @@ func Open(dir string) (*Model, error) {
 	if err != nil {
 		return nil, gan.Wrap(err, gan.EINVALID, "cannot load SavedModel "+dir)
 	}
-	m := &Model{dir: dir, savedModel: raw, session: loaded.Session, sigs: map[string]boundSignature{}}
+	m := &Model{dir: dir, savedModel: raw, session: loaded.Session, sigs: map[string]boundSignature{},
+		specs: signatureSpecs(loaded.Signatures)}
 	if err := m.bind(loaded, saver); err != nil {
 		_ = loaded.Session.Close()
 		return nil, err

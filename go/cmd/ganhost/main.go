@@ -15,6 +15,7 @@ var subcommands = []struct {
 	name, summary string
 	run           func(args []string, stdout, stderr io.Writer) error
 }{
+	{"serve", "serve generation, training and versions over HTTP (TF Serving compatible)", runServe},
 	{"generate", "write a PNG grid of generated images", runGenerate},
 	{"train", "train the served model on a dataset and optionally save a new version", runTrain},
 }

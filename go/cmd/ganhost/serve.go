@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/ganhost/ganhost/go/dataset"
+	"github.com/ganhost/ganhost/go/gan"
+	ganhttp "github.com/ganhost/ganhost/go/http"
+	"github.com/ganhost/ganhost/go/tfmodel"
+)
+
+// ServeConfig holds the settings of `ganhost serve`.
+type ServeConfig struct {
+	Addr            string
+	ModelBase       string
+	ModelName       string
+	Data            string
+	CheckpointEvery int
+	MaxN            int
+	MaxConcurrent   int
+	MaxBodyBytes    int64
+	Insecure        bool
+	Token           string // from GANHOST_TOKEN only: flags show up in process listings
+}
+
+// Main is the server program: ParseFlags, Run, then Close. Tests drive it end to end.
+type Main struct {
+	Config ServeConfig
+	Logger *slog.Logger
+
+	host     *tfmodel.Host
+	server   *http.Server
+	listener net.Listener
+	served   chan error
+}
+
+// ParseFlags reads flags, with each flag's default taken from its GANHOST_* environment
+// variable when set (flags win over the environment).
+func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	c := &m.Config
+	envStr := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var err error
+	envInt := func(name string, def int) int {
+		if v := getenv(name); v != "" {
+			n, convErr := strconv.Atoi(v)
+			if convErr != nil {
+				err = usageError{fmt.Sprintf("%s must be an integer, got %q", name, v)}
+			}
+			return n
+		}
+		return def
+	}
+	fs.StringVar(&c.Addr, "addr", envStr("GANHOST_ADDR", "127.0.0.1:8080"), "listen address (GANHOST_ADDR)")
+	fs.StringVar(&c.ModelBase, "model-base", envStr("GANHOST_MODEL_BASE", "savedmodel/gan"), "model base path; its highest complete numeric version is served (GANHOST_MODEL_BASE)")
+	fs.StringVar(&c.ModelName, "model-name", envStr("GANHOST_MODEL_NAME", ""), "model name in URLs; default: the base path's last element (GANHOST_MODEL_NAME)")
+	fs.StringVar(&c.Data, "data", envStr("GANHOST_DATA", "data/mnist"), "training dataset: IDX directory or mnist.npz; training is disabled when absent (GANHOST_DATA)")
+	fs.IntVar(&c.CheckpointEvery, "checkpoint-every", envInt("GANHOST_CHECKPOINT_EVERY", 0), "save a version every N trained steps; 0 = off (GANHOST_CHECKPOINT_EVERY)")
+	fs.IntVar(&c.MaxN, "max-n", envInt("GANHOST_MAX_N", gan.DefaultMaxN), "largest n for /generate and batch for :predict (GANHOST_MAX_N)")
+	fs.IntVar(&c.MaxConcurrent, "max-concurrent", envInt("GANHOST_MAX_CONCURRENT", 16), "generation/predict requests run at once; more get 503 (GANHOST_MAX_CONCURRENT)")
+	maxBody := fs.Int("max-body", envInt("GANHOST_MAX_BODY", ganhttp.DefaultMaxBodyBytes), "request body limit in bytes (GANHOST_MAX_BODY)")
+	fs.BoolVar(&c.Insecure, "insecure", getenv("GANHOST_INSECURE") == "1", "allow a non-loopback address without GANHOST_TOKEN (GANHOST_INSECURE=1)")
+	if err != nil {
+		return err
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c.MaxBodyBytes = int64(*maxBody)
+	c.Token = getenv("GANHOST_TOKEN")
+	if c.ModelName == "" {
+		c.ModelName = filepath.Base(filepath.Clean(c.ModelBase))
+	}
+	switch {
+	case c.MaxN < 1:
+		return usageError{fmt.Sprintf("-max-n must be at least 1, got %d", c.MaxN)}
+	case c.MaxConcurrent < 1:
+		return usageError{fmt.Sprintf("-max-concurrent must be at least 1, got %d", c.MaxConcurrent)}
+	case c.CheckpointEvery < 0:
+		return usageError{fmt.Sprintf("-checkpoint-every must be 0 or more, got %d", c.CheckpointEvery)}
+	case c.MaxBodyBytes < 1024:
+		return usageError{fmt.Sprintf("-max-body must be at least 1024 bytes, got %d", c.MaxBodyBytes)}
+	}
+	if !c.Insecure && c.Token == "" && !isLoopback(c.Addr) {
+		return usageError{fmt.Sprintf("refusing to listen on %s without a token: set GANHOST_TOKEN, or pass -insecure to serve training and version writes to anyone", c.Addr)}
+	}
+	return nil
+}
+
+// isLoopback reports whether addr's host only accepts local connections.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Run loads the model, starts listening and serves in the background.
+func (m *Main) Run() error {
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	c := m.Config
+	hostCfg := tfmodel.HostConfig{
+		Name: c.ModelName, Base: c.ModelBase, CheckpointEvery: c.CheckpointEvery,
+		MaxN: c.MaxN, MaxConcurrent: c.MaxConcurrent, Logger: m.Logger,
+	}
+	if ds, err := dataset.Load(c.Data); err != nil {
+		m.Logger.Warn("training disabled: cannot load the dataset", "data", c.Data, "err", err)
+	} else {
+		hostCfg.Dataset, hostCfg.DatasetName = ds, c.Data
+	}
+	host, err := tfmodel.OpenHost(hostCfg)
+	if err != nil {
+		return err
+	}
+	m.host = host
+	handler := ganhttp.New(ganhttp.Config{
+		Service: host, Token: c.Token, MaxN: c.MaxN, MaxBodyBytes: c.MaxBodyBytes, Logger: m.Logger,
+	})
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		host.Close()
+		return err
+	}
+	m.listener = ln
+	m.server = ganhttp.NewHTTPServer(handler, m.Logger)
+	m.served = make(chan error, 1)
+	go func() { m.served <- m.server.Serve(ln) }()
+	m.Logger.Info("serving", "addr", ln.Addr().String(), "model", c.ModelName, "base", c.ModelBase,
+		"version", host.ServedVersion(), "auth", c.Token != "", "training", hostCfg.Dataset != nil)
+	return nil
+}
+
+// Addr returns the address the server listens on (useful with ":0").
+func (m *Main) Addr() string { return m.listener.Addr().String() }
+
+// Close stops accepting connections, lets in-flight requests finish (a training run is
+// interrupted after its current step), then saves unsaved training steps as a new version.
+func (m *Main) Close() error {
+	var errs []error
+	if m.server != nil {
+		// Interrupting training first lets its request finish quickly inside the grace period.
+		m.host.StopTraining()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := m.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
+		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if m.host != nil {
+		if err := m.host.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func runServe(args []string, stdout, stderr io.Writer) error {
+	m := &Main{Logger: slog.New(slog.NewJSONHandler(stderr, nil))}
+	if err := m.ParseFlags(args, os.Getenv, stderr); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := m.Run(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ganhost serving %s version %d on http://%s\n", m.Config.ModelName, m.host.ServedVersion(), m.Addr())
+	select {
+	case <-ctx.Done():
+		m.Logger.Info("shutting down", "reason", "signal")
+	case err := <-m.served:
+		m.served <- err // Close reads it
+		m.Logger.Error("server stopped", "err", err)
+	}
+	return m.Close()
+}

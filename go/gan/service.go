@@ -1,0 +1,164 @@
+package gan
+
+import (
+	"context"
+	"time"
+)
+
+// Limits of requests; the HTTP layer documents them and Validate methods enforce them.
+const (
+	DefaultN         = 16
+	DefaultMaxN      = 256
+	DefaultSteps     = 1
+	MaxSteps         = 10000
+	DefaultBatchSize = 64
+	MaxBatchSize     = 1024
+)
+
+// Image formats of GenerateRequest.
+const (
+	FormatPNG  = "png"
+	FormatJSON = "json"
+)
+
+// GenerateRequest asks for N images from noise seeded by Seed.
+type GenerateRequest struct {
+	N      int
+	Seed   int64
+	Scale  int    // pixel scale factor, 1..MaxScale
+	Format string // FormatPNG (one grid) or FormatJSON (one PNG per image)
+}
+
+// Validate checks the request against the allowed ranges; maxN is the server's -max-n.
+// Errors: EINVALID naming the parameter and its range.
+func (r GenerateRequest) Validate(maxN int) error {
+	switch {
+	case r.N < 1 || r.N > maxN:
+		return Errorf(EINVALID, "n must be an integer in 1..%d, got %d", maxN, r.N)
+	case r.Scale < 1 || r.Scale > MaxScale:
+		return Errorf(EINVALID, "scale must be an integer in 1..%d, got %d", MaxScale, r.Scale)
+	case r.Format != FormatPNG && r.Format != FormatJSON:
+		return Errorf(EINVALID, "format must be %q or %q, got %q", FormatPNG, FormatJSON, r.Format)
+	}
+	return nil
+}
+
+// Images are generated images: N*ImagePixels values in [-1, 1], row-major [N, 28, 28, 1].
+type Images struct {
+	Pixels  []float32
+	N       int
+	Seed    int64
+	Version int64 // model version that generated them
+}
+
+// TrainRequest asks for Steps training steps of BatchSize images each. Seed fixes the batches
+// and noise of the run; nil picks one at random.
+type TrainRequest struct {
+	Steps     int
+	BatchSize int
+	Seed      *int64
+}
+
+// Validate checks the ranges. Errors: EINVALID naming the parameter and its range.
+func (r TrainRequest) Validate() error {
+	switch {
+	case r.Steps < 1 || r.Steps > MaxSteps:
+		return Errorf(EINVALID, "steps must be an integer in 1..%d, got %d", MaxSteps, r.Steps)
+	case r.BatchSize < 1 || r.BatchSize > MaxBatchSize:
+		return Errorf(EINVALID, "batch_size must be an integer in 1..%d, got %d", MaxBatchSize, r.BatchSize)
+	}
+	return nil
+}
+
+// TrainResult reports a finished (or interrupted) training run.
+type TrainResult struct {
+	Last      StepResult // the last step run
+	StepsRun  int        // may be below the request's Steps when the run was interrupted
+	DLossMean float64
+	GLossMean float64
+	Duration  time.Duration
+	Seed      int64
+	Images    int   // real images consumed: StepsRun * BatchSize
+	Version   int64 // version being served when the run ended
+}
+
+// TrainProgress describes the training run in progress.
+type TrainProgress struct {
+	StepsRun int
+	Steps    int
+	Step     int64 // global step
+	Started  time.Time
+}
+
+// VersionInfo describes a saved model version.
+type VersionInfo struct {
+	Version int64
+	Path    string
+	Step    int64 // global step of the saved state; 0 when not known
+}
+
+// ModelStatus describes what the service serves and holds.
+type ModelStatus struct {
+	Name          string
+	Base          string
+	ServedVersion int64
+	Versions      []int64 // complete versions on disk, ascending
+	Step          int64   // global step of the training state; 0 until known
+	UnsavedSteps  int64   // steps trained since the last saved version
+	Training      *TrainProgress
+	Dataset       string // what training samples from; "" when training is unavailable
+}
+
+// Tensor is a dense float32 or int64 array. Exactly one of Float32 and Int64 is used.
+type Tensor struct {
+	Shape   []int
+	Float32 []float32
+	Int64   []int64
+}
+
+// TensorSpec describes a signature input or output; -1 in Shape is the batch dimension.
+type TensorSpec struct {
+	Name  string // graph tensor name, e.g. "generate_z:0"
+	DType string // TF Serving's spelling: "DT_FLOAT", "DT_INT64"
+	Shape []int64
+}
+
+// SignatureSpec describes one signature of the served model.
+type SignatureSpec struct {
+	MethodName string
+	Inputs     map[string]TensorSpec
+	Outputs    map[string]TensorSpec
+}
+
+// PredictRequest runs a signature on named inputs (the TF Serving predict API).
+type PredictRequest struct {
+	Version   int64  // 0: the served version
+	Signature string // "" means serving_default
+	Inputs    map[string]Tensor
+}
+
+// Service is what the HTTP layer serves.
+type Service interface {
+	// Generate makes images. Errors: EINVALID for a request out of range; EUNAVAILABLE when the
+	// service is at its limit of concurrent generation work.
+	Generate(ctx context.Context, req GenerateRequest) (Images, error)
+	// Train runs a training run to completion, or until ctx ends (then the steps run so far
+	// are kept and reported). Errors: EINVALID; ECONFLICT (with *ConflictError) while another
+	// run is in progress; EUNAVAILABLE when no dataset is loaded; EINTERNAL when training diverges.
+	Train(ctx context.Context, req TrainRequest) (TrainResult, error)
+	// SaveVersion saves the training state as the next version and serves it.
+	// Errors: ECONFLICT while a training run is in progress; EINTERNAL when writing fails.
+	SaveVersion(ctx context.Context) (VersionInfo, error)
+	// Status describes the served model, the versions on disk and the training state.
+	Status() ModelStatus
+	// Signatures describes the served model's signatures, keyed by name.
+	Signatures() map[string]SignatureSpec
+	// Predict runs a signature. Errors: EINVALID for an unknown signature or input, or a shape
+	// mismatch; ENOTFOUND for a version that is not served.
+	Predict(ctx context.Context, req PredictRequest) (map[string]Tensor, int64, error)
+}
+
+// ConflictError is the cause of an ECONFLICT from Train or SaveVersion: the run in progress.
+type ConflictError struct{ Progress TrainProgress }
+
+func (e *ConflictError) Error() string { return "a training run is in progress" }

@@ -1,0 +1,343 @@
+package tfmodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ganhost/ganhost/go/dataset"
+	"github.com/ganhost/ganhost/go/gan"
+)
+
+// HostConfig configures a Host.
+type HostConfig struct {
+	Name            string           // model name in URLs, e.g. "gan"
+	Base            string           // TF-Serving-style base path: numeric subdirectories are versions
+	Dataset         *dataset.Dataset // what training samples from; nil disables training
+	DatasetName     string           // shown in the status
+	CheckpointEvery int              // save a version every N trained steps; 0 = off
+	MaxN            int              // largest batch for generation and predict
+	MaxConcurrent   int              // generation/predict calls running at once; more get EUNAVAILABLE
+	Logger          *slog.Logger
+}
+
+// Host implements gan.Service on the versions under a base path. It serves the newest saved
+// version from one session and trains a second session holding the training state, so generation
+// never waits for training and a version always generates the same images. Saving writes the
+// training state as the next version and swaps it in without dropping in-flight requests.
+type Host struct {
+	cfg HostConfig
+	log *slog.Logger
+
+	servedMu sync.RWMutex // guards served (the pointer, not the model)
+	served   *servedModel
+
+	trainMu  sync.Mutex // held by a training run or a save: one at a time
+	trainer  *Model     // training state; guarded by trainMu
+	progress atomic.Pointer[gan.TrainProgress]
+	step     atomic.Int64 // global step of the training state (0 until the first step)
+	unsaved  atomic.Int64 // steps since the last saved version
+
+	slots chan struct{} // generation/predict concurrency cap
+
+	closing context.Context // cancelled by Close: interrupts a training run
+	cancel  context.CancelFunc
+}
+
+// servedModel is one loaded version; refs counts calls using it so a swap can close it after
+// they finish.
+type servedModel struct {
+	model   *Model
+	version int64
+	refs    sync.WaitGroup
+}
+
+var _ gan.Service = (*Host)(nil)
+
+// OpenHost loads the newest complete version under cfg.Base twice: once to serve, once to train.
+// Errors: those of OpenLatest.
+func OpenHost(cfg HostConfig) (*Host, error) {
+	if cfg.MaxN < 1 {
+		cfg.MaxN = gan.DefaultMaxN
+	}
+	if cfg.MaxConcurrent < 1 {
+		cfg.MaxConcurrent = 16
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	serving, version, err := OpenLatest(cfg.Base)
+	if err != nil {
+		return nil, err
+	}
+	trainer, err := Open(VersionDir(cfg.Base, version))
+	if err != nil {
+		serving.Close()
+		return nil, err
+	}
+	h := &Host{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		served:  &servedModel{model: serving, version: version},
+		trainer: trainer,
+		slots:   make(chan struct{}, cfg.MaxConcurrent),
+	}
+	h.closing, h.cancel = context.WithCancel(context.Background())
+	return h, nil
+}
+
+// acquire returns the served model with a reference the caller must release.
+func (h *Host) acquire() *servedModel {
+	h.servedMu.RLock()
+	defer h.servedMu.RUnlock()
+	s := h.served
+	s.refs.Add(1) // under the read lock, so a swap's Wait cannot start before this Add
+	return s
+}
+
+// swap serves next and closes the previous version once its in-flight calls are done.
+func (h *Host) swap(next *servedModel) {
+	h.servedMu.Lock()
+	prev := h.served
+	h.served = next
+	h.servedMu.Unlock()
+	go func() {
+		prev.refs.Wait()
+		_ = prev.model.Close()
+	}()
+}
+
+// takeSlot enforces MaxConcurrent without queueing: a saturated host answers at once, so
+// clients can back off instead of piling up.
+func (h *Host) takeSlot() (release func(), err error) {
+	select {
+	case h.slots <- struct{}{}:
+		return func() { <-h.slots }, nil
+	default:
+		return nil, gan.Errorf(gan.EUNAVAILABLE, "the server is running its maximum of %d generation requests; retry shortly", h.cfg.MaxConcurrent)
+	}
+}
+
+// Generate implements gan.Service.
+func (h *Host) Generate(ctx context.Context, req gan.GenerateRequest) (gan.Images, error) {
+	if err := req.Validate(h.cfg.MaxN); err != nil {
+		return gan.Images{}, err
+	}
+	release, err := h.takeSlot()
+	if err != nil {
+		return gan.Images{}, err
+	}
+	defer release()
+	s := h.acquire()
+	defer s.refs.Done()
+	pixels, err := s.model.Generate(gan.Noise(req.Seed, req.N), req.N)
+	if err != nil {
+		return gan.Images{}, err
+	}
+	return gan.Images{Pixels: pixels, N: req.N, Seed: req.Seed, Version: s.version}, nil
+}
+
+// Train implements gan.Service.
+func (h *Host) Train(ctx context.Context, req gan.TrainRequest) (gan.TrainResult, error) {
+	if err := req.Validate(); err != nil {
+		return gan.TrainResult{}, err
+	}
+	if h.cfg.Dataset == nil {
+		return gan.TrainResult{}, gan.Errorf(gan.EUNAVAILABLE, "training is unavailable: the server has no dataset (start it with -data)")
+	}
+	if req.BatchSize > h.cfg.Dataset.Len() {
+		return gan.TrainResult{}, gan.Errorf(gan.EINVALID, "batch_size must be at most the dataset size %d, got %d", h.cfg.Dataset.Len(), req.BatchSize)
+	}
+	if h.closing.Err() != nil {
+		return gan.TrainResult{}, gan.Errorf(gan.EUNAVAILABLE, "the server is shutting down")
+	}
+	if !h.trainMu.TryLock() {
+		return gan.TrainResult{}, h.conflict()
+	}
+	defer h.trainMu.Unlock()
+
+	seed := rand.Int64N(1 << 53)
+	if req.Seed != nil {
+		seed = *req.Seed
+	}
+	sampler := dataset.NewSampler(h.cfg.Dataset, uint64(seed))
+	noise := gan.NewNoiseSource(seed)
+	progress := gan.TrainProgress{Steps: req.Steps, Step: h.step.Load(), Started: time.Now()}
+	h.progress.Store(&progress)
+	defer h.progress.Store(nil)
+
+	res := gan.TrainResult{Seed: seed}
+	var images, z []float32
+	var dSum, gSum float64
+	for res.StepsRun < req.Steps && ctx.Err() == nil && h.closing.Err() == nil {
+		images = sampler.Batch(images, req.BatchSize)
+		z = noise.Next(z, req.BatchSize)
+		last, err := h.trainer.TrainStep(images, z, req.BatchSize)
+		if err != nil {
+			return res, h.recoverFromFailedStep(err)
+		}
+		res.Last = last
+		res.StepsRun++
+		dSum += float64(last.DLoss)
+		gSum += float64(last.GLoss)
+		h.step.Store(last.Step)
+		unsaved := h.unsaved.Add(1)
+		p := gan.TrainProgress{StepsRun: res.StepsRun, Steps: req.Steps, Step: last.Step, Started: progress.Started}
+		h.progress.Store(&p)
+		if h.cfg.CheckpointEvery > 0 && unsaved >= int64(h.cfg.CheckpointEvery) {
+			if _, err := h.saveLocked(); err != nil {
+				return res, err
+			}
+		}
+	}
+	res.Duration = time.Since(progress.Started)
+	res.Images = res.StepsRun * req.BatchSize
+	if res.StepsRun > 0 {
+		res.DLossMean = dSum / float64(res.StepsRun)
+		res.GLossMean = gSum / float64(res.StepsRun)
+	}
+	res.Version = h.ServedVersion()
+	return res, nil
+}
+
+// recoverFromFailedStep reloads the training state from the served version after a failed or
+// diverged step, so a NaN-poisoned state can never be saved as a version.
+func (h *Host) recoverFromFailedStep(stepErr error) error {
+	s := h.acquire()
+	dir := s.model.Dir()
+	s.refs.Done()
+	fresh, err := Open(dir)
+	if err != nil {
+		h.log.Error("cannot reload the training state after a failed step", "dir", dir, "err", err)
+		return stepErr
+	}
+	_ = h.trainer.Close()
+	h.trainer = fresh
+	lost := h.unsaved.Swap(0)
+	h.step.Store(0)
+	h.log.Warn("training step failed; training state reset to the served version", "dir", dir, "unsaved_steps_lost", lost, "err", stepErr)
+	var e *gan.Error
+	if errors.As(stepErr, &e) {
+		return &gan.Error{Code: e.Code, Message: fmt.Sprintf("%s; the training state was reset to the served version (%d unsaved steps dropped)", e.Message, lost), Err: e.Err}
+	}
+	return stepErr
+}
+
+func (h *Host) conflict() error {
+	e := gan.Errorf(gan.ECONFLICT, "a training run is in progress; retry when it has finished")
+	if p := h.progress.Load(); p != nil {
+		e.Err = &gan.ConflictError{Progress: *p}
+	} else {
+		e.Err = &gan.ConflictError{}
+	}
+	return e
+}
+
+// SaveVersion implements gan.Service.
+func (h *Host) SaveVersion(ctx context.Context) (gan.VersionInfo, error) {
+	if !h.trainMu.TryLock() {
+		return gan.VersionInfo{}, h.conflict()
+	}
+	defer h.trainMu.Unlock()
+	return h.saveLocked()
+}
+
+// saveLocked writes the training state as the next version and serves it; trainMu is held.
+func (h *Host) saveLocked() (gan.VersionInfo, error) {
+	v, err := h.trainer.SaveVersion(h.cfg.Base)
+	if err != nil {
+		return gan.VersionInfo{}, err
+	}
+	h.unsaved.Store(0)
+	dir := VersionDir(h.cfg.Base, v)
+	info := gan.VersionInfo{Version: v, Path: dir, Step: h.step.Load()}
+	next, err := Open(dir)
+	if err != nil {
+		return info, gan.Wrap(err, gan.EINTERNAL, fmt.Sprintf("saved version %d but cannot load it", v))
+	}
+	h.swap(&servedModel{model: next, version: v})
+	h.log.Info("saved and serving new version", "version", v, "dir", dir, "step", info.Step)
+	return info, nil
+}
+
+// ServedVersion returns the version being served.
+func (h *Host) ServedVersion() int64 {
+	h.servedMu.RLock()
+	defer h.servedMu.RUnlock()
+	return h.served.version
+}
+
+// Status implements gan.Service.
+func (h *Host) Status() gan.ModelStatus {
+	versions, _ := Versions(h.cfg.Base)
+	st := gan.ModelStatus{
+		Name:          h.cfg.Name,
+		Base:          h.cfg.Base,
+		ServedVersion: h.ServedVersion(),
+		Versions:      versions,
+		Step:          h.step.Load(),
+		UnsavedSteps:  h.unsaved.Load(),
+		Training:      h.progress.Load(),
+	}
+	if h.cfg.Dataset != nil {
+		st.Dataset = h.cfg.DatasetName
+	}
+	return st
+}
+
+// Signatures implements gan.Service.
+func (h *Host) Signatures() map[string]gan.SignatureSpec {
+	s := h.acquire()
+	defer s.refs.Done()
+	return s.model.Signatures()
+}
+
+// Predict implements gan.Service. Only the inference signatures can be run; train_step changes
+// the model and has its own endpoint.
+func (h *Host) Predict(ctx context.Context, req gan.PredictRequest) (map[string]gan.Tensor, int64, error) {
+	release, err := h.takeSlot()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer release()
+	s := h.acquire()
+	defer s.refs.Done()
+	if req.Version != 0 && req.Version != s.version {
+		return nil, 0, gan.Errorf(gan.ENOTFOUND, "version %d of model %s is not served; the served version is %d", req.Version, h.cfg.Name, s.version)
+	}
+	out, err := s.model.Predict(req.Signature, req.Inputs, h.cfg.MaxN)
+	return out, s.version, err
+}
+
+// StopTraining interrupts a training run after its current step; later runs are refused.
+// The steps run are kept.
+func (h *Host) StopTraining() { h.cancel() }
+
+// Close interrupts a training run, saves unsaved training steps as a new version (so a restart
+// loses nothing) and releases the models.
+func (h *Host) Close() error {
+	h.cancel()
+	h.trainMu.Lock()
+	defer h.trainMu.Unlock()
+	var saveErr error
+	if n := h.unsaved.Load(); n > 0 {
+		info, err := h.saveLocked()
+		if err != nil {
+			saveErr = err
+			h.log.Error("cannot save unsaved training steps on shutdown", "steps", n, "err", err)
+		} else {
+			h.log.Info("saved unsaved training steps on shutdown", "steps", n, "version", info.Version)
+		}
+	}
+	_ = h.trainer.Close()
+	s := h.acquire()
+	s.refs.Done()
+	s.refs.Wait()
+	_ = s.model.Close()
+	return saveErr
+}
