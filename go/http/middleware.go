@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/ganhost/ganhost/go/gan"
 )
 
 const loggerKey = "ganhost.logger"
@@ -20,6 +22,7 @@ func (s *server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		id := c.Response().Header().Get(echo.HeaderXRequestID)
 		l := s.log.With("request_id", id)
 		c.Set(loggerKey, l)
+		c.SetRequest(c.Request().WithContext(gan.WithLogger(c.Request().Context(), l)))
 		if err := next(c); err != nil {
 			c.Error(err)
 		}

@@ -390,6 +390,35 @@ func TestRequestIDInLogs(t *testing.T) {
 	if !strings.Contains(ts.logs.String(), `"request_id":"`+id+`"`) {
 		t.Errorf("logs lack request_id %s:\n%s", id, ts.logs.String())
 	}
+	// Lines the service logs while handling a request carry its id too.
+	save := ts.do(http.MethodPost, "/models/gan/versions", "")
+	wantStatus(t, save, http.StatusCreated)
+	saveID := save.Header().Get("X-Request-Id")
+	var found bool
+	for _, line := range strings.Split(ts.logs.String(), "\n") {
+		if strings.Contains(line, "saved and serving new version") {
+			found = strings.Contains(line, `"request_id":"`+saveID+`"`)
+		}
+	}
+	if !found {
+		t.Errorf("the service's save log line lacks request_id %s:\n%s", saveID, ts.logs.String())
+	}
+}
+
+func TestTrainingUnavailableWithoutDataset(t *testing.T) {
+	ts := MustServer(t, func(o *serverOptions) { o.host.Dataset = nil })
+	rec := ts.do(http.MethodPost, "/train/step", "")
+	wantStatus(t, rec, http.StatusServiceUnavailable)
+	if rec.Header().Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	if body := decode[errorJSON](t, rec); body.Code != "unavailable" || !strings.Contains(body.Error, "-data") {
+		t.Errorf("body=%+v", body)
+	}
+	st := decode[map[string]any](t, ts.do(http.MethodGet, "/models/gan", ""))
+	if st["dataset"] != "" {
+		t.Errorf("dataset=%v, want empty when training is unavailable", st["dataset"])
+	}
 }
 
 func TestPanicBecomesJSON500(t *testing.T) {

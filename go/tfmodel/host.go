@@ -179,7 +179,7 @@ func (h *Host) Train(ctx context.Context, req gan.TrainRequest) (gan.TrainResult
 		z = noise.Next(z, req.BatchSize)
 		last, err := h.trainer.TrainStep(images, z, req.BatchSize)
 		if err != nil {
-			return res, h.recoverFromFailedStep(err)
+			return res, h.recoverFromFailedStep(ctx, err)
 		}
 		res.Last = last
 		res.StepsRun++
@@ -190,7 +190,7 @@ func (h *Host) Train(ctx context.Context, req gan.TrainRequest) (gan.TrainResult
 		p := gan.TrainProgress{StepsRun: res.StepsRun, Steps: req.Steps, Step: last.Step, Started: progress.Started}
 		h.progress.Store(&p)
 		if h.cfg.CheckpointEvery > 0 && unsaved >= int64(h.cfg.CheckpointEvery) {
-			if _, err := h.saveLocked(); err != nil {
+			if _, err := h.saveLocked(ctx); err != nil {
 				return res, err
 			}
 		}
@@ -207,20 +207,21 @@ func (h *Host) Train(ctx context.Context, req gan.TrainRequest) (gan.TrainResult
 
 // recoverFromFailedStep reloads the training state from the served version after a failed or
 // diverged step, so a NaN-poisoned state can never be saved as a version.
-func (h *Host) recoverFromFailedStep(stepErr error) error {
+func (h *Host) recoverFromFailedStep(ctx context.Context, stepErr error) error {
+	log := gan.LoggerFrom(ctx, h.log)
 	s := h.acquire()
 	dir := s.model.Dir()
 	s.refs.Done()
 	fresh, err := Open(dir)
 	if err != nil {
-		h.log.Error("cannot reload the training state after a failed step", "dir", dir, "err", err)
+		log.Error("cannot reload the training state after a failed step", "dir", dir, "err", err)
 		return stepErr
 	}
 	_ = h.trainer.Close()
 	h.trainer = fresh
 	lost := h.unsaved.Swap(0)
 	h.step.Store(0)
-	h.log.Warn("training step failed; training state reset to the served version", "dir", dir, "unsaved_steps_lost", lost, "err", stepErr)
+	log.Warn("training step failed; training state reset to the served version", "dir", dir, "unsaved_steps_lost", lost, "err", stepErr)
 	var e *gan.Error
 	if errors.As(stepErr, &e) {
 		return &gan.Error{Code: e.Code, Message: fmt.Sprintf("%s; the training state was reset to the served version (%d unsaved steps dropped)", e.Message, lost), Err: e.Err}
@@ -244,11 +245,11 @@ func (h *Host) SaveVersion(ctx context.Context) (gan.VersionInfo, error) {
 		return gan.VersionInfo{}, h.conflict()
 	}
 	defer h.trainMu.Unlock()
-	return h.saveLocked()
+	return h.saveLocked(ctx)
 }
 
 // saveLocked writes the training state as the next version and serves it; trainMu is held.
-func (h *Host) saveLocked() (gan.VersionInfo, error) {
+func (h *Host) saveLocked(ctx context.Context) (gan.VersionInfo, error) {
 	v, err := h.trainer.SaveVersion(h.cfg.Base)
 	if err != nil {
 		return gan.VersionInfo{}, err
@@ -261,7 +262,7 @@ func (h *Host) saveLocked() (gan.VersionInfo, error) {
 		return info, gan.Wrap(err, gan.EINTERNAL, fmt.Sprintf("saved version %d but cannot load it", v))
 	}
 	h.swap(&servedModel{model: next, version: v})
-	h.log.Info("saved and serving new version", "version", v, "dir", dir, "step", info.Step)
+	gan.LoggerFrom(ctx, h.log).Info("saved and serving new version", "version", v, "dir", dir, "step", info.Step)
 	return info, nil
 }
 
@@ -326,7 +327,7 @@ func (h *Host) Close() error {
 	defer h.trainMu.Unlock()
 	var saveErr error
 	if n := h.unsaved.Load(); n > 0 {
-		info, err := h.saveLocked()
+		info, err := h.saveLocked(context.Background())
 		if err != nil {
 			saveErr = err
 			h.log.Error("cannot save unsaved training steps on shutdown", "steps", n, "err", err)
