@@ -3,6 +3,7 @@ package gan
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. They are transport-neutral; the HTTP layer maps each to one status.
@@ -17,9 +18,10 @@ const (
 // Error is ganhost's error type. Message is written for the client; causes that must not reach
 // the client stay in the wrapped error.
 type Error struct {
-	Code    string
-	Message string
-	Err     error // optional cause, for logs only
+	Code       string
+	Message    string
+	Err        error         // optional cause, for logs only
+	RetryAfter time.Duration // when > 0, retrying after this long can succeed (EUNAVAILABLE)
 }
 
 // Error returns the client message, followed by the cause when there is one.

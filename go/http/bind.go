@@ -17,7 +17,12 @@ import (
 // types are client errors naming the field. An empty body leaves v as it is (its defaults).
 // echo's Bind would silently accept unknown fields and does not tell an empty body apart.
 // The Content-Type is not checked: `curl -d` sends form encoding for JSON bodies.
+//
+// Query parameters are refused: `POST /train/step?steps=100` would otherwise run the defaults.
 func bindJSON(c echo.Context, v any) error {
+	for name := range c.QueryParams() {
+		return gan.Errorf(gan.EINVALID, "unknown query parameter %q: this endpoint takes its parameters as a JSON body", name)
+	}
 	raw, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError

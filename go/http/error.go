@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -41,8 +42,9 @@ func (s *server) handleError(err error, c echo.Context) {
 	if status >= 500 {
 		logger(c).Error("request failed", "status", status, "err", err)
 	}
-	if status == http.StatusServiceUnavailable {
-		c.Response().Header().Set("Retry-After", "1")
+	var ge *gan.Error
+	if errors.As(err, &ge) && ge.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(ge.RetryAfter.Round(time.Second).Seconds())))
 	}
 	if status == http.StatusUnauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="ganhost"`)

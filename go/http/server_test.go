@@ -125,6 +125,9 @@ func TestBadInputs(t *testing.T) {
 		{"nok, wrong type", "POST", "/train/step", `{"steps":"5"}`, 400, `field "steps" must be an integer, got string`},
 		{"nok, float steps", "POST", "/train/step", `{"steps":1.5}`, 400, `field "steps" must be an integer`},
 		{"nok, unknown field", "POST", "/train/step", `{"step":5}`, 400, `unknown field "step"`},
+		{"nok, query instead of body", "POST", "/train/step?steps=100", "", 400, `unknown query parameter "steps"`},
+		{"nok, query on save", "POST", "/models/gan/versions?force=1", "", 400, `unknown query parameter "force"`},
+		{"nok, query on predict", "POST", "/v1/models/gan:predict?x=1", `{"instances":[[0]]}`, 400, `unknown query parameter "x"`},
 		{"nok, steps 0", "POST", "/train/step", `{"steps":0}`, 400, "steps must be an integer in 1..10000, got 0"},
 		{"nok, steps too many", "POST", "/train/step", `{"steps":10001}`, 400, "1..10000"},
 		{"nok, batch 0", "POST", "/train/step", `{"batch_size":0}`, 400, "batch_size must be an integer in 1..1024"},
@@ -409,8 +412,8 @@ func TestTrainingUnavailableWithoutDataset(t *testing.T) {
 	ts := MustServer(t, func(o *serverOptions) { o.host.Dataset = nil })
 	rec := ts.do(http.MethodPost, "/train/step", "")
 	wantStatus(t, rec, http.StatusServiceUnavailable)
-	if rec.Header().Get("Retry-After") == "" {
-		t.Error("503 without Retry-After")
+	if got := rec.Header().Get("Retry-After"); got != "" {
+		t.Errorf("Retry-After=%q on a 503 that retrying cannot fix", got)
 	}
 	if body := decode[errorJSON](t, rec); body.Code != "unavailable" || !strings.Contains(body.Error, "-data") {
 		t.Errorf("body=%+v", body)

@@ -119,7 +119,9 @@ func (h *Host) takeSlot() (release func(), err error) {
 	case h.slots <- struct{}{}:
 		return func() { <-h.slots }, nil
 	default:
-		return nil, gan.Errorf(gan.EUNAVAILABLE, "the server is running its maximum of %d generation requests; retry shortly", h.cfg.MaxConcurrent)
+		e := gan.Errorf(gan.EUNAVAILABLE, "the server is running its maximum of %d generation requests; retry shortly", h.cfg.MaxConcurrent)
+		e.RetryAfter = time.Second
+		return nil, e
 	}
 }
 
@@ -154,7 +156,9 @@ func (h *Host) Train(ctx context.Context, req gan.TrainRequest) (gan.TrainResult
 		return gan.TrainResult{}, gan.Errorf(gan.EINVALID, "batch_size must be at most the dataset size %d, got %d", h.cfg.Dataset.Len(), req.BatchSize)
 	}
 	if h.closing.Err() != nil {
-		return gan.TrainResult{}, gan.Errorf(gan.EUNAVAILABLE, "the server is shutting down")
+		e := gan.Errorf(gan.EUNAVAILABLE, "the server is shutting down")
+		e.RetryAfter = 5 * time.Second // a restarted or sibling server can take it
+		return gan.TrainResult{}, e
 	}
 	if !h.trainMu.TryLock() {
 		return gan.TrainResult{}, h.conflict()

@@ -2,6 +2,7 @@ package tfmodel
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -36,5 +37,15 @@ func TestGenerationCapAnswersUnavailable(t *testing.T) {
 	}
 	if got := len(h.slots); got != 1 {
 		t.Errorf("slots in use after the call=%d, want 1 (the call released its own)", got)
+	}
+}
+
+func TestCapErrorSaysWhenToRetry(t *testing.T) {
+	h := &Host{cfg: HostConfig{MaxConcurrent: 1}, slots: make(chan struct{}, 1)}
+	h.slots <- struct{}{}
+	_, err := h.takeSlot()
+	var ge *gan.Error
+	if !errors.As(err, &ge) || ge.RetryAfter <= 0 {
+		t.Fatalf("err=%v, want an EUNAVAILABLE with RetryAfter", err)
 	}
 }

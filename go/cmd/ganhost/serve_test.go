@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"image/png"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -211,5 +213,44 @@ func TestCheckpointEvery(t *testing.T) {
 	_, body := httpDo(t, "GET", "http://"+m.Addr()+"/models/gan", "")
 	if !strings.Contains(string(body), `"unsaved_steps":1`) || !strings.Contains(string(body), `"served_version":3`) {
 		t.Errorf("status=%s, want served_version 3 and unsaved_steps 1", body)
+	}
+}
+
+// TestServeSIGTERM runs the real `ganhost serve` command and stops it with SIGTERM: it must exit
+// 0 after saving unsaved training steps as a new version.
+func TestServeSIGTERM(t *testing.T) {
+	base := MustFixtureBase(t)
+	t.Setenv("GANHOST_TOKEN", "")
+	pr, pw := io.Pipe()
+	code := make(chan int, 1)
+	go func() {
+		code <- run([]string{"serve", "-addr", "127.0.0.1:0", "-model-base", base, "-data", repoData(t)}, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no start-up line: %v", err)
+	}
+	go io.Copy(io.Discard, pr)
+	_, url, ok := strings.Cut(strings.TrimSpace(line), " on ")
+	if !ok {
+		t.Fatalf("start-up line %q lacks the address", line)
+	}
+	if resp, body := httpDo(t, "POST", url+"/train/step", `{"steps":2,"batch_size":8}`); resp.StatusCode != 200 {
+		t.Fatalf("train status=%d: %s", resp.StatusCode, body)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit code=%d, want 0", c)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not stop within 60s of SIGTERM")
+	}
+	if _, err := os.Stat(filepath.Join(base, "2", "variables", "variables.index")); err != nil {
+		t.Errorf("unsaved steps were not saved as version 2: %v", err)
 	}
 }
