@@ -22,7 +22,7 @@ type Sampler struct {
 	pos  int   // next index into perm
 	// labels is where Batch puts the labels it discards, so it does not
 	// allocate per call.
-	labels []uint8
+	labels []int32
 }
 
 // NewSampler returns a Sampler over ds whose sequence of batches depends only
@@ -51,7 +51,7 @@ func (s *Sampler) Batch(dst []float32, n int) []float32 {
 // BatchLabels is Batch that also returns the n labels, in labels when it has
 // the capacity. Images and labels advance together, so Batch and BatchLabels
 // calls can be mixed without skipping images.
-func (s *Sampler) BatchLabels(dst []float32, labels []uint8, n int) ([]float32, []uint8) {
+func (s *Sampler) BatchLabels(dst []float32, labels []int32, n int) ([]float32, []int32) {
 	n = max(n, 0)
 	dst = grow(dst, n*Pixels)
 	labels = grow(labels, n)
@@ -65,7 +65,7 @@ func (s *Sampler) BatchLabels(dst []float32, labels []uint8, n int) ([]float32, 
 		for j, p := range s.ds.Images[k*Pixels : (k+1)*Pixels] {
 			out[j] = pixelValue[p]
 		}
-		labels[i] = s.ds.Labels[k]
+		labels[i] = int32(s.ds.Labels[k])
 	}
 	return dst, labels
 }

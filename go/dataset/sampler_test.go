@@ -22,8 +22,8 @@ func tenDigits() *dataset.Dataset {
 }
 
 // draw returns the labels of the next batches of n from s.
-func draw(s *dataset.Sampler, batches, n int) []uint8 {
-	var all []uint8
+func draw(s *dataset.Sampler, batches, n int) []int32 {
+	var all []int32
 	for range batches {
 		_, labels := s.BatchLabels(nil, nil, n)
 		all = append(all, labels...)
@@ -71,7 +71,7 @@ func TestSamplerEpochs(t *testing.T) {
 			for e := 0; (e+1)*10 <= len(all); e++ {
 				epoch := slices.Clone(all[e*10 : (e+1)*10])
 				slices.Sort(epoch)
-				if want := []uint8{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; !slices.Equal(epoch, want) {
+				if want := []int32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; !slices.Equal(epoch, want) {
 					t.Errorf("epoch %d: got sorted labels %v, want %v", e, epoch, want)
 				}
 			}

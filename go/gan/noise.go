@@ -40,3 +40,23 @@ func (s *NoiseSource) Next(dst []float32, n int) []float32 {
 	}
 	return dst
 }
+
+// Labels returns n class labels in 0..NumClasses-1 drawn uniformly for seed, for a conditional
+// model asked for no particular digit. The stream differs from Noise's for the same seed.
+func Labels(seed int64, n int) []int32 {
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x6c6162656c73)) // "labels"
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32(rng.IntN(NumClasses))
+	}
+	return out
+}
+
+// RepeatLabel returns n copies of label.
+func RepeatLabel(label, n int) []int32 {
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32(label)
+	}
+	return out
+}

@@ -50,3 +50,25 @@ func TestNoiseSourceStream(t *testing.T) {
 		t.Error("same seed gave a different stream")
 	}
 }
+
+func TestLabels(t *testing.T) {
+	a := gan.Labels(4, 1000)
+	if !slices.Equal(a, gan.Labels(4, 1000)) {
+		t.Error("same seed gave different labels")
+	}
+	var counts [gan.NumClasses]int
+	for _, l := range a {
+		if l < 0 || l >= gan.NumClasses {
+			t.Fatalf("label %d out of 0..9", l)
+		}
+		counts[l]++
+	}
+	for d, c := range counts {
+		if c < 60 || c > 140 { // about 100 each
+			t.Errorf("digit %d drawn %d times in 1000, want about 100", d, c)
+		}
+	}
+	if got := gan.RepeatLabel(7, 3); !slices.Equal(got, []int32{7, 7, 7}) {
+		t.Errorf("RepeatLabel(7, 3)=%v", got)
+	}
+}

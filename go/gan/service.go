@@ -21,12 +21,16 @@ const (
 	FormatJSON = "json"
 )
 
+// NumClasses is the number of digit classes a conditional model knows (labels 0..9).
+const NumClasses = 10
+
 // GenerateRequest asks for N images from noise seeded by Seed.
 type GenerateRequest struct {
 	N      int
 	Seed   int64
 	Scale  int    // pixel scale factor, 1..MaxScale
 	Format string // FormatPNG (one grid) or FormatJSON (one PNG per image)
+	Digit  *int   // class to generate (conditional models only); nil: classes drawn from Seed
 }
 
 // Validate checks the request against the allowed ranges; maxN is the server's -max-n.
@@ -39,6 +43,8 @@ func (r GenerateRequest) Validate(maxN int) error {
 		return Errorf(EINVALID, "scale must be an integer in 1..%d, got %d", MaxScale, r.Scale)
 	case r.Format != FormatPNG && r.Format != FormatJSON:
 		return Errorf(EINVALID, "format must be %q or %q, got %q", FormatPNG, FormatJSON, r.Format)
+	case r.Digit != nil && (*r.Digit < 0 || *r.Digit >= NumClasses):
+		return Errorf(EINVALID, "digit must be an integer in 0..%d, got %d", NumClasses-1, *r.Digit)
 	}
 	return nil
 }
@@ -107,13 +113,14 @@ type ModelStatus struct {
 	UnsavedSteps  int64   // steps trained since the last saved version
 	Training      *TrainProgress
 	Dataset       string // what training samples from; "" when training is unavailable
+	Conditional   bool   // the served model takes class labels (GenerateRequest.Digit)
 }
 
-// Tensor is a dense float32 or int64 array. Exactly one of Float32 and Int64 is used.
+// Tensor is a dense array of numbers, row-major. Integer inputs (labels) travel as float32 too
+// and are checked to be whole numbers where the model needs integers.
 type Tensor struct {
 	Shape   []int
 	Float32 []float32
-	Int64   []int64
 }
 
 // TensorSpec describes a signature input or output; -1 in Shape is the batch dimension.

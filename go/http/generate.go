@@ -21,9 +21,9 @@ type generateResponse struct {
 	Images       []string `json:"images"` // base64 PNG per image
 }
 
-var generateParams = []string{"n", "seed", "format", "scale"}
+var generateParams = []string{"n", "seed", "format", "scale", "digit"}
 
-// generate serves GET /generate?n=16&seed=S&format=png|json&scale=K.
+// generate serves GET /generate?n=16&seed=S&format=png|json&scale=K&digit=D.
 func (s *server) generate(c echo.Context) error {
 	req, err := s.parseGenerate(c.QueryParams())
 	if err != nil {
@@ -73,7 +73,7 @@ func (s *server) parseGenerate(q url.Values) (gan.GenerateRequest, error) {
 	req := gan.GenerateRequest{N: gan.DefaultN, Scale: 1, Format: gan.FormatPNG, Seed: rand.Int64N(1 << 53)}
 	for name, values := range q {
 		if !contains(generateParams, name) {
-			return req, gan.Errorf(gan.EINVALID, "unknown query parameter %q; allowed: n, seed, format, scale", name)
+			return req, gan.Errorf(gan.EINVALID, "unknown query parameter %q; allowed: n, seed, format, scale, digit", name)
 		}
 		if len(values) > 1 {
 			return req, gan.Errorf(gan.EINVALID, "query parameter %q given %d times", name, len(values))
@@ -94,6 +94,13 @@ func (s *server) parseGenerate(q url.Values) (gan.GenerateRequest, error) {
 		if req.Seed, err = strconv.ParseInt(v, 10, 64); err != nil {
 			return req, gan.Errorf(gan.EINVALID, "seed must be an integer in -9223372036854775808..9223372036854775807, got %q", v)
 		}
+	}
+	if v := q.Get("digit"); q.Has("digit") {
+		d, err := strconv.Atoi(v)
+		if err != nil {
+			return req, gan.Errorf(gan.EINVALID, "digit must be an integer in 0..%d, got %q", gan.NumClasses-1, v)
+		}
+		req.Digit = &d
 	}
 	if q.Has("format") {
 		req.Format = q.Get("format")

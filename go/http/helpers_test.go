@@ -35,25 +35,30 @@ type testServer struct {
 }
 
 type serverOptions struct {
-	http ganhttp.Config
-	host tfmodel.HostConfig
+	http    ganhttp.Config
+	host    tfmodel.HostConfig
+	fixture string // SavedModel to serve as version 1; default the unconditional fixture
 }
+
+// conditional serves the tiny conditional fixture (labels input on generate and train_step).
+func conditional(o *serverOptions) { o.fixture = "../tfmodel/testdata/tiny_cond/1" }
 
 // MustServer starts a server on a fresh copy of the fixture with a small synthetic dataset.
 func MustServer(tb testing.TB, opts ...func(*serverOptions)) *testServer {
 	tb.Helper()
 	base := filepath.Join(tb.TempDir(), "gan")
-	if err := os.CopyFS(filepath.Join(base, "1"), os.DirFS(fixture)); err != nil {
-		tb.Fatal(err)
-	}
 	logs := &bytes.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(lockedWriter{logs}, nil))
 	o := serverOptions{
+		fixture: fixture,
 		host: tfmodel.HostConfig{Name: "gan", Base: base, Dataset: MustDataset(tb, 64), DatasetName: "synthetic", Logger: logger},
 		http: ganhttp.Config{Logger: logger, Registry: prometheus.NewRegistry()},
 	}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if err := os.CopyFS(filepath.Join(base, "1"), os.DirFS(o.fixture)); err != nil {
+		tb.Fatal(err)
 	}
 	host, err := tfmodel.OpenHost(o.host)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 // modelStatusResponse is the body of GET /models/{name}.
 type modelStatusResponse struct {
 	Name          string            `json:"name"`
+	Kind          string            `json:"kind"` // "conditional" (takes ?digit=) or "unconditional"
 	BasePath      string            `json:"base_path"`
 	ServedVersion int64             `json:"served_version"`
 	Versions      []versionDTO      `json:"versions"`
@@ -46,8 +47,12 @@ func (s *server) modelStatus(c echo.Context) error {
 		return err
 	}
 	st := s.svc.Status()
+	kind := "unconditional"
+	if st.Conditional {
+		kind = "conditional"
+	}
 	body := modelStatusResponse{
-		Name: st.Name, BasePath: st.Base, ServedVersion: st.ServedVersion, Versions: []versionDTO{},
+		Name: st.Name, Kind: kind, BasePath: st.Base, ServedVersion: st.ServedVersion, Versions: []versionDTO{},
 		Step: st.Step, UnsavedSteps: st.UnsavedSteps, Dataset: st.Dataset,
 	}
 	for _, v := range st.Versions {

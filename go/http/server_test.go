@@ -274,7 +274,7 @@ func TestPredictMatchesSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer model.Close()
-	want, err := model.Generate(z, 2)
+	want, err := model.Generate(z, nil, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,3 +517,68 @@ func nested28(v []float32) string {
 	return b.String()
 }
 type echoContext = echo.Context
+
+func TestConditionalModel(t *testing.T) {
+	ts := MustServer(t, conditional)
+	st := decode[map[string]any](t, ts.do(http.MethodGet, "/models/gan", ""))
+	if st["kind"] != "conditional" {
+		t.Errorf("kind=%v, want conditional", st["kind"])
+	}
+	threes := ts.do(http.MethodGet, "/generate?n=4&seed=1&digit=3", "")
+	wantStatus(t, threes, http.StatusOK)
+	sevens := ts.do(http.MethodGet, "/generate?n=4&seed=1&digit=7", "")
+	any1 := ts.do(http.MethodGet, "/generate?n=4&seed=1", "")
+	any2 := ts.do(http.MethodGet, "/generate?n=4&seed=1", "")
+	if bytes.Equal(threes.Body.Bytes(), sevens.Body.Bytes()) {
+		t.Error("digit=3 and digit=7 gave identical images")
+	}
+	if !bytes.Equal(any1.Body.Bytes(), any2.Body.Bytes()) {
+		t.Error("without a digit, the same seed gave different images")
+	}
+	for _, tc := range []struct{ query, contains string }{
+		{"digit=10", "digit must be an integer in 0..9, got 10"},
+		{"digit=-1", "digit must be an integer in 0..9, got -1"},
+		{"digit=x", `digit must be an integer in 0..9, got "x"`},
+	} {
+		rec := ts.do(http.MethodGet, "/generate?"+tc.query, "")
+		wantStatus(t, rec, http.StatusBadRequest)
+		if body := decode[errorJSON](t, rec); !strings.Contains(body.Error, tc.contains) {
+			t.Errorf("%s: error=%q, want %q", tc.query, body.Error, tc.contains)
+		}
+	}
+	// Training samples labelled batches from the dataset; no digit in the body is needed.
+	wantStatus(t, ts.do(http.MethodPost, "/train/step", `{"steps":2,"batch_size":8}`), http.StatusOK)
+
+	// :predict takes labels as a second input of generate, in both formats.
+	z := jsonRows(gan.Noise(2, 2), 2, 100)
+	for _, body := range []string{
+		`{"inputs":{"z":` + z + `,"labels":[3,7]}}`,
+		`{"instances":[{"z":` + jsonRows(gan.Noise(2, 1), 1, 100)[1:len(jsonRows(gan.Noise(2, 1), 1, 100))-1] + `,"labels":3}]}`,
+	} {
+		wantStatus(t, ts.do(http.MethodPost, "/v1/models/gan:predict", body), http.StatusOK)
+	}
+	for _, tc := range []struct{ body, contains string }{
+		{`{"inputs":{"z":` + z + `}}`, `needs input "labels"`},
+		{`{"inputs":{"z":` + z + `,"labels":[3]}}`, `must have shape [2]`},
+		{`{"inputs":{"z":` + z + `,"labels":[3,12]}}`, "integers in 0..9"},
+		{`{"instances":` + z + `}`, "must name them in objects"},
+	} {
+		rec := ts.do(http.MethodPost, "/v1/models/gan:predict", tc.body)
+		wantStatus(t, rec, http.StatusBadRequest)
+		if b := decode[errorJSON](t, rec); !strings.Contains(b.Error, tc.contains) {
+			t.Errorf("error=%q, want %q", b.Error, tc.contains)
+		}
+	}
+}
+
+func TestDigitNeedsConditionalModel(t *testing.T) {
+	ts := MustServer(t)
+	if st := decode[map[string]any](t, ts.do(http.MethodGet, "/models/gan", "")); st["kind"] != "unconditional" {
+		t.Errorf("kind=%v, want unconditional", st["kind"])
+	}
+	rec := ts.do(http.MethodGet, "/generate?digit=3", "")
+	wantStatus(t, rec, http.StatusBadRequest)
+	if body := decode[errorJSON](t, rec); !strings.Contains(body.Error, "digit needs a conditional model") {
+		t.Errorf("error=%q", body.Error)
+	}
+}

@@ -22,7 +22,7 @@ func BenchmarkGenerate(b *testing.B) {
 			before := rssBytes(b)
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := m.Generate(z, n); err != nil {
+				if _, err := m.Generate(z, nil, n); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -2,6 +2,7 @@ package tfmodel
 
 import (
 	"fmt"
+	"maps"
 
 	tf "github.com/wamuir/graft/tensorflow"
 
@@ -21,6 +22,7 @@ const (
 	KeyDLoss  = "d_loss"
 	KeyGLoss  = "g_loss"
 	KeyStep   = "step"
+	KeyLabels = "labels" // int32 [N]: an extra input of generate and train_step in conditional models
 )
 
 // serveTag selects the MetaGraphDef every ganhost SavedModel is exported under.
@@ -40,7 +42,28 @@ var (
 	zSpec      = tensorSpec{tf.Float, []int64{-1, gan.LatentDim}}
 	imagesSpec = tensorSpec{tf.Float, []int64{-1, gan.ImageSize, gan.ImageSize, 1}}
 	scalarF32  = tensorSpec{tf.Float, []int64{}}
+	labelsSpec = tensorSpec{tf.Int32, []int64{-1}}
 )
+
+// conditionalInputs are the inputs a conditional model adds to the contract.
+var conditionalInputs = map[string]map[string]tensorSpec{
+	SignatureGenerate:  {KeyLabels: labelsSpec},
+	SignatureTrainStep: {KeyLabels: labelsSpec},
+}
+
+// contractFor returns the contract of an unconditional or a conditional model.
+func contractFor(conditional bool) map[string]signatureSpec {
+	if !conditional {
+		return contract
+	}
+	out := make(map[string]signatureSpec, len(contract))
+	for name, spec := range contract {
+		inputs := maps.Clone(spec.inputs)
+		maps.Copy(inputs, conditionalInputs[name])
+		out[name] = signatureSpec{inputs: inputs, outputs: spec.outputs}
+	}
+	return out
+}
 
 // contract lists every signature the host needs, checked when a model is opened so that a wrong
 // model fails at start-up rather than on the first request.

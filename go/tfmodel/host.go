@@ -137,7 +137,16 @@ func (h *Host) Generate(ctx context.Context, req gan.GenerateRequest) (gan.Image
 	defer release()
 	s := h.acquire()
 	defer s.refs.Done()
-	pixels, err := s.model.Generate(gan.Noise(req.Seed, req.N), req.N)
+	var labels []int32
+	switch {
+	case s.model.Conditional() && req.Digit != nil:
+		labels = gan.RepeatLabel(*req.Digit, req.N)
+	case s.model.Conditional():
+		labels = gan.Labels(req.Seed, req.N)
+	case req.Digit != nil:
+		return gan.Images{}, gan.Errorf(gan.EINVALID, "digit needs a conditional model, but model %s version %d is unconditional", h.cfg.Name, s.version)
+	}
+	pixels, err := s.model.Generate(gan.Noise(req.Seed, req.N), labels, req.N)
 	if err != nil {
 		return gan.Images{}, err
 	}
@@ -177,11 +186,12 @@ func (h *Host) Train(ctx context.Context, req gan.TrainRequest) (gan.TrainResult
 
 	res := gan.TrainResult{Seed: seed}
 	var images, z []float32
+	var labels []int32
 	var dSum, gSum float64
 	for res.StepsRun < req.Steps && ctx.Err() == nil && h.closing.Err() == nil {
-		images = sampler.Batch(images, req.BatchSize)
+		images, labels = sampler.BatchLabels(images, labels, req.BatchSize)
 		z = noise.Next(z, req.BatchSize)
-		last, err := h.trainer.TrainStep(images, z, req.BatchSize)
+		last, err := h.trainer.TrainStep(images, z, h.labelsFor(labels), req.BatchSize)
 		if err != nil {
 			return res, h.recoverFromFailedStep(ctx, err)
 		}
@@ -207,6 +217,14 @@ func (h *Host) Train(ctx context.Context, req gan.TrainRequest) (gan.TrainResult
 	}
 	res.Version = h.ServedVersion()
 	return res, nil
+}
+
+// labelsFor passes the batch's labels to a conditional trainer and nil to an unconditional one.
+func (h *Host) labelsFor(labels []int32) []int32 {
+	if h.trainer.Conditional() {
+		return labels
+	}
+	return nil
 }
 
 // recoverFromFailedStep reloads the training state from the served version after a failed or
@@ -289,6 +307,9 @@ func (h *Host) Status() gan.ModelStatus {
 		UnsavedSteps:  h.unsaved.Load(),
 		Training:      h.progress.Load(),
 	}
+	s := h.acquire()
+	st.Conditional = s.model.Conditional()
+	s.refs.Done()
 	if h.cfg.Dataset != nil {
 		st.Dataset = h.cfg.DatasetName
 	}

@@ -32,6 +32,8 @@ type Model struct {
 	sigs    map[string]boundSignature
 	specs   map[string]gan.SignatureSpec
 
+	conditional bool // generate and train_step take class labels
+
 	saverFilename tf.Output // feed: checkpoint prefix
 	saverSave     tf.Output // fetch: runs the save
 }
@@ -97,7 +99,10 @@ func readSaverDef(path string, raw []byte) (*pb.SaverDef, error) {
 }
 
 func (m *Model) bind(loaded *tf.SavedModel, saver *pb.SaverDef) error {
-	for name, spec := range contract {
+	// A model is conditional when generate takes labels; the contract then requires them on
+	// train_step too, so the kind is decided by one input and checked everywhere.
+	_, m.conditional = loaded.Signatures[SignatureGenerate].Inputs[KeyLabels]
+	for name, spec := range contractFor(m.conditional) {
 		sig, ok := loaded.Signatures[name]
 		if !ok {
 			return gan.Errorf(gan.EINVALID, "model %s has no %q signature", m.dir, name)
@@ -125,6 +130,13 @@ func (m *Model) bind(loaded *tf.SavedModel, saver *pb.SaverDef) error {
 					return gan.Wrap(err, gan.EINVALID, fmt.Sprintf("model %s: signature %q %s %q", m.dir, name, side.role, key))
 				}
 				side.into[key] = out
+			}
+		}
+		// An input the host would not feed (labels on train_step only, say) makes the signature
+		// unusable; refuse it now rather than on the first request.
+		for key := range sig.Inputs {
+			if _, ok := spec.inputs[key]; !ok {
+				return gan.Errorf(gan.EINVALID, "model %s: signature %q has an unexpected input %q", m.dir, name, key)
 			}
 		}
 		m.sigs[name] = b
@@ -159,6 +171,9 @@ func graphOutput(g *tf.Graph, name string) (tf.Output, error) {
 	return op.Output(idx), nil
 }
 
+// Conditional reports whether the model generates and trains on class labels.
+func (m *Model) Conditional() bool { return m.conditional }
+
 // Dir returns the directory the model was loaded from.
 func (m *Model) Dir() string { return m.dir }
 
@@ -175,15 +190,21 @@ func (m *Model) Close() error {
 }
 
 // Generate maps n noise vectors (z: n*100 values, row-major) to n images (n*28*28 values in
-// [-1, 1], row-major [n, 28, 28, 1]) in inference mode.
-// Errors: EINVALID when len(z) != n*100 or n < 1; EINTERNAL when TensorFlow fails.
-func (m *Model) Generate(z []float32, n int) ([]float32, error) {
+// [-1, 1], row-major [n, 28, 28, 1]) in inference mode. A conditional model needs n labels in
+// 0..9; an unconditional one takes nil.
+// Errors: EINVALID when len(z) != n*100, n < 1 or the labels do not fit the model;
+// EINTERNAL when TensorFlow fails.
+func (m *Model) Generate(z []float32, labels []int32, n int) ([]float32, error) {
 	if err := checkBatch(KeyZ, z, n, gan.LatentDim); err != nil {
+		return nil, err
+	}
+	feeds := map[string]feed{KeyZ: {data: z, shape: zShape(n)}}
+	if err := m.addLabels(feeds, labels, n); err != nil {
 		return nil, err
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out, err := m.run(SignatureGenerate, map[string]feed{KeyZ: {z, zShape(n)}}, KeyImages)
+	out, err := m.run(SignatureGenerate, feeds, KeyImages)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +220,7 @@ func (m *Model) Discriminate(images []float32, n int) ([]float32, error) {
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out, err := m.run(SignatureDiscriminate, map[string]feed{KeyImages: {images, imagesShape(n)}}, KeyLogits)
+	out, err := m.run(SignatureDiscriminate, map[string]feed{KeyImages: {data: images, shape: imagesShape(n)}}, KeyLogits)
 	if err != nil {
 		return nil, err
 	}
@@ -207,21 +228,24 @@ func (m *Model) Discriminate(images []float32, n int) ([]float32, error) {
 }
 
 // TrainStep runs one discriminator and one generator update on n real images (n*784 values in
-// [-1, 1]) and n noise vectors (n*100 values), updating the model's variables in place.
-// Errors: EINVALID for mismatched lengths; EINTERNAL when TensorFlow fails or a loss is not
-// finite (the weights have then diverged and the caller should not save them).
-func (m *Model) TrainStep(images, z []float32, n int) (gan.StepResult, error) {
+// [-1, 1]) and n noise vectors (n*100 values), updating the model's variables in place. A
+// conditional model also needs the real images' n labels; an unconditional one takes nil.
+// Errors: EINVALID for mismatched lengths or labels; EINTERNAL when TensorFlow fails or a loss
+// is not finite (the weights have then diverged and the caller should not save them).
+func (m *Model) TrainStep(images, z []float32, labels []int32, n int) (gan.StepResult, error) {
 	if err := checkBatch(KeyImages, images, n, gan.ImagePixels); err != nil {
 		return gan.StepResult{}, err
 	}
 	if err := checkBatch(KeyZ, z, n, gan.LatentDim); err != nil {
 		return gan.StepResult{}, err
 	}
+	feeds := map[string]feed{KeyImages: {data: images, shape: imagesShape(n)}, KeyZ: {data: z, shape: zShape(n)}}
+	if err := m.addLabels(feeds, labels, n); err != nil {
+		return gan.StepResult{}, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out, err := m.run(SignatureTrainStep,
-		map[string]feed{KeyImages: {images, imagesShape(n)}, KeyZ: {z, zShape(n)}},
-		KeyDLoss, KeyGLoss, KeyStep)
+	out, err := m.run(SignatureTrainStep, feeds, KeyDLoss, KeyGLoss, KeyStep)
 	if err != nil {
 		return gan.StepResult{}, err
 	}
@@ -238,9 +262,31 @@ func (m *Model) TrainStep(images, z []float32, n int) (gan.StepResult, error) {
 	return res, nil
 }
 
+// feed is one input: float32 data, or int32 labels.
 type feed struct {
-	data  []float32
-	shape []int64
+	data   []float32
+	labels []int32
+	shape  []int64
+}
+
+// addLabels adds the labels input of a conditional model, checking that the labels fit it.
+// Out-of-range labels are refused here: TensorFlow would fail the embedding lookup instead.
+func (m *Model) addLabels(feeds map[string]feed, labels []int32, n int) error {
+	switch {
+	case !m.conditional && labels != nil:
+		return gan.Errorf(gan.EINVALID, "labels given, but model %s is unconditional", m.dir)
+	case !m.conditional:
+		return nil
+	case len(labels) != n:
+		return gan.Errorf(gan.EINVALID, "%s: got %d labels, want %d (conditional model %s)", KeyLabels, len(labels), n, m.dir)
+	}
+	for i, l := range labels {
+		if l < 0 || l >= gan.NumClasses {
+			return gan.Errorf(gan.EINVALID, "%s[%d] must be in 0..%d, got %d", KeyLabels, i, gan.NumClasses-1, l)
+		}
+	}
+	feeds[KeyLabels] = feed{labels: labels, shape: []int64{int64(n)}}
+	return nil
 }
 
 // run executes one signature; callers hold m.mu.
@@ -251,7 +297,7 @@ func (m *Model) run(sigName string, feeds map[string]feed, fetchKeys ...string) 
 	sig := m.sigs[sigName]
 	feedMap := make(map[tf.Output]*tf.Tensor, len(feeds))
 	for key, f := range feeds {
-		t, err := float32Tensor(f.data, f.shape)
+		t, err := newTensor(f)
 		if err != nil {
 			return nil, gan.Wrap(err, gan.EINTERNAL, "cannot build tensor "+key)
 		}

@@ -40,7 +40,7 @@ func MustOpenCopy(tb testing.TB) (*tfmodel.Model, string) {
 
 func MustGenerate(tb testing.TB, m *tfmodel.Model, z []float32, n int) []float32 {
 	tb.Helper()
-	images, err := m.Generate(z, n)
+	images, err := m.Generate(z, nil, n)
 	if err != nil {
 		tb.Fatalf("Generate: %v", err)
 	}
@@ -108,10 +108,10 @@ func TestInvalidBatches(t *testing.T) {
 		run  func() error
 		want string
 	}{
-		{"nok, generate n=0", func() error { _, err := m.Generate(nil, 0); return err }, "at least 1"},
-		{"nok, generate short z", func() error { _, err := m.Generate(z[:150], 2); return err }, "want 200"},
+		{"nok, generate n=0", func() error { _, err := m.Generate(nil, nil, 0); return err }, "at least 1"},
+		{"nok, generate short z", func() error { _, err := m.Generate(z[:150], nil, 2); return err }, "want 200"},
 		{"nok, discriminate wrong length", func() error { _, err := m.Discriminate(images[:10], 2); return err }, "want 1568"},
-		{"nok, train z mismatched", func() error { _, err := m.TrainStep(images, z, 3); return err }, "images"},
+		{"nok, train z mismatched", func() error { _, err := m.TrainStep(images, z, nil, 3); return err }, "images"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.run()
@@ -136,7 +136,7 @@ func TestTrainStepChangesModel(t *testing.T) {
 	var last gan.StepResult
 	for i := range 5 {
 		images, z := testBatch(8, int64(i))
-		res, err := m.TrainStep(images, z, 8)
+		res, err := m.TrainStep(images, z, nil, 8)
 		if err != nil {
 			t.Fatalf("TrainStep %d: %v", i, err)
 		}
@@ -166,7 +166,7 @@ func TestSaveVersionReloadsBitIdentical(t *testing.T) {
 	base := filepath.Dir(dir)
 	for i := range 3 {
 		images, z := testBatch(8, int64(i))
-		if _, err := m.TrainStep(images, z, 8); err != nil {
+		if _, err := m.TrainStep(images, z, nil, 8); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -204,7 +204,7 @@ func TestSaveVersionReloadsBitIdentical(t *testing.T) {
 
 	// The training state travels too: the next step continues the global step count.
 	images, zz := testBatch(8, 42)
-	res, err := reloaded.TrainStep(images, zz, 8)
+	res, err := reloaded.TrainStep(images, zz, nil, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,6 +277,10 @@ func TestOpenErrors(t *testing.T) {
 			in["pictures"] = in["images"]
 			delete(in, "images")
 		}), gan.EINVALID, `"discriminate" has no input "images"`},
+		{"nok, labels on train_step only", editedFixture(t, func(sm *pb.SavedModel) {
+			in := sm.MetaGraphs[0].SignatureDef["train_step"].Inputs
+			in["labels"] = in["z"]
+		}), gan.EINVALID, `signature "train_step" has an unexpected input "labels"`},
 		{"nok, no saver", editedFixture(t, func(sm *pb.SavedModel) {
 			sm.MetaGraphs[0].SaverDef = nil
 		}), gan.EINVALID, "no saver_def"},
@@ -403,7 +407,7 @@ func TestConcurrentGenerateAndTrain(t *testing.T) {
 					return
 				default:
 				}
-				if _, err := m.Generate(z, 2); err != nil {
+				if _, err := m.Generate(z, nil, 2); err != nil {
 					errs <- err
 					return
 				}
@@ -412,7 +416,7 @@ func TestConcurrentGenerateAndTrain(t *testing.T) {
 	}
 	for i := range 10 {
 		images, zz := testBatch(4, int64(i))
-		if _, err := m.TrainStep(images, zz, 4); err != nil {
+		if _, err := m.TrainStep(images, zz, nil, 4); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -425,5 +429,105 @@ func TestConcurrentGenerateAndTrain(t *testing.T) {
 	// Once training stops, generation is stable again.
 	if a, b := MustGenerate(t, m, z, 2), MustGenerate(t, m, z, 2); !equalBits(a, b) {
 		t.Error("generate differs between two calls after training")
+	}
+}
+
+// condFixtureDir is the tiny conditional SavedModel (labels input on generate and train_step).
+const condFixtureDir = "testdata/tiny_cond/1"
+
+func TestFixturesAreFresh(t *testing.T) {
+	a, errA := os.ReadFile("testdata/tiny/SOURCES.json")
+	b, errB := os.ReadFile("testdata/tiny_cond/SOURCES.json")
+	if errA != nil || errB != nil || string(a) != string(b) {
+		t.Errorf("the fixtures were exported from different sources (%v, %v): run `make fixture`", errA, errB)
+	}
+}
+
+func TestConditionalModel(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "1")
+	if err := os.CopyFS(dir, os.DirFS(condFixtureDir)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := tfmodel.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if !m.Conditional() {
+		t.Fatal("Conditional()=false for the conditional fixture")
+	}
+	z := gan.Noise(1, 3)
+	threes, err := m.Generate(z, []int32{3, 3, 3}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := m.Generate(z, []int32{3, 3, 3}, 3)
+	sevens, _ := m.Generate(z, []int32{7, 7, 7}, 3)
+	if !equalBits(threes, again) || equalBits(threes, sevens) {
+		t.Error("conditional generate does not follow its labels deterministically")
+	}
+	for _, tc := range []struct {
+		name   string
+		labels []int32
+		want   string
+	}{
+		{"nok, no labels", nil, "got 0 labels, want 3"},
+		{"nok, short labels", []int32{1}, "got 1 labels, want 3"},
+		{"nok, label 10", []int32{1, 10, 2}, "labels[1] must be in 0..9, got 10"},
+		{"nok, negative label", []int32{-1, 0, 0}, "labels[0] must be in 0..9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := m.Generate(z, tc.labels, 3)
+			if gan.ErrorCode(err) != gan.EINVALID || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err=%v, want EINVALID containing %q", err, tc.want)
+			}
+		})
+	}
+	images, zz := testBatch(4, 1)
+	res, err := m.TrainStep(images, zz, []int32{0, 1, 2, 3}, 4)
+	if err != nil || res.Step != 1 {
+		t.Fatalf("TrainStep=%+v, %v", res, err)
+	}
+	if after, _ := m.Generate(z, []int32{3, 3, 3}, 3); equalBits(after, threes) {
+		t.Error("a conditional train step did not change the generator")
+	}
+	// Saved and reloaded, it is still conditional and identical.
+	v, err := m.SaveVersion(filepath.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	re, err := tfmodel.Open(tfmodel.VersionDir(filepath.Dir(dir), v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer re.Close()
+	want, _ := m.Generate(z, []int32{5, 6, 7}, 3)
+	if got, _ := re.Generate(z, []int32{5, 6, 7}, 3); !re.Conditional() || !equalBits(got, want) {
+		t.Error("reloaded conditional version differs")
+	}
+
+	// predict: labels are a second input of generate.
+	out, err := m.Predict("", map[string]gan.Tensor{
+		"z":      {Shape: []int{3, 100}, Float32: z},
+		"labels": {Shape: []int{3}, Float32: []float32{5, 6, 7}},
+	}, 16)
+	if err != nil || !equalBits(out["images"].Float32, want) {
+		t.Errorf("predict with labels: err=%v, equal=%v", err, err == nil && equalBits(out["images"].Float32, want))
+	}
+	if _, err := m.Predict("", map[string]gan.Tensor{"z": {Shape: []int{3, 100}, Float32: z}}, 16); err == nil || !strings.Contains(err.Error(), `needs input "labels"`) {
+		t.Errorf("predict without labels: err=%v", err)
+	}
+	if _, err := m.Predict("", map[string]gan.Tensor{"z": {Shape: []int{3, 100}, Float32: z}, "labels": {Shape: []int{3}, Float32: []float32{1.5, 0, 0}}}, 16); err == nil || !strings.Contains(err.Error(), "integers in 0..9") {
+		t.Errorf("predict with fractional labels: err=%v", err)
+	}
+}
+
+func TestUnconditionalRefusesLabels(t *testing.T) {
+	m, _ := MustOpenCopy(t)
+	if m.Conditional() {
+		t.Fatal("unconditional fixture reports Conditional()")
+	}
+	if _, err := m.Generate(gan.Noise(1, 1), []int32{3}, 1); gan.ErrorCode(err) != gan.EINVALID || !strings.Contains(err.Error(), "unconditional") {
+		t.Errorf("err=%v, want EINVALID naming the model unconditional", err)
 	}
 }

@@ -74,17 +74,33 @@ func (m *Model) Predict(signature string, inputs map[string]gan.Tensor, maxN int
 	}
 	switch name {
 	case SignatureGenerate:
-		z, n, err := predictInput(name, inputs, KeyZ, []int{gan.LatentDim}, maxN)
+		want := []string{KeyZ}
+		if m.conditional {
+			want = append(want, KeyLabels)
+		}
+		if err := checkInputNames(name, inputs, want); err != nil {
+			return nil, err
+		}
+		z, n, err := floatInput(name, KeyZ, inputs[KeyZ], []int{gan.LatentDim}, maxN)
 		if err != nil {
 			return nil, err
 		}
-		images, err := m.Generate(z, n)
+		var labels []int32
+		if m.conditional {
+			if labels, err = labelInput(name, inputs[KeyLabels], n); err != nil {
+				return nil, err
+			}
+		}
+		images, err := m.Generate(z, labels, n)
 		if err != nil {
 			return nil, err
 		}
 		return map[string]gan.Tensor{KeyImages: {Shape: []int{n, gan.ImageSize, gan.ImageSize, 1}, Float32: images}}, nil
 	case SignatureDiscriminate:
-		images, n, err := predictInput(name, inputs, KeyImages, []int{gan.ImageSize, gan.ImageSize, 1}, maxN)
+		if err := checkInputNames(name, inputs, []string{KeyImages}); err != nil {
+			return nil, err
+		}
+		images, n, err := floatInput(name, KeyImages, inputs[KeyImages], []int{gan.ImageSize, gan.ImageSize, 1}, maxN)
 		if err != nil {
 			return nil, err
 		}
@@ -101,21 +117,23 @@ func (m *Model) Predict(signature string, inputs map[string]gan.Tensor, maxN int
 	}
 }
 
-// predictInput checks that inputs hold exactly key, as float32 of shape [N, item...] with
-// 1 <= N <= maxN, and returns its values and N.
-func predictInput(sig string, inputs map[string]gan.Tensor, key string, item []int, maxN int) ([]float32, int, error) {
+// checkInputNames requires inputs to hold exactly the keys in want.
+func checkInputNames(sig string, inputs map[string]gan.Tensor, want []string) error {
 	for k := range inputs {
-		if k != key {
-			return nil, 0, gan.Errorf(gan.EINVALID, "signature %q has no input %q; its only input is %q", sig, k, key)
+		if !slices.Contains(want, k) {
+			return gan.Errorf(gan.EINVALID, "signature %q has no input %q; its inputs are %s", sig, k, strings.Join(want, ", "))
 		}
 	}
-	t, ok := inputs[key]
-	if !ok {
-		return nil, 0, gan.Errorf(gan.EINVALID, "signature %q needs input %q", sig, key)
+	for _, k := range want {
+		if _, ok := inputs[k]; !ok {
+			return gan.Errorf(gan.EINVALID, "signature %q needs input %q; its inputs are %s", sig, k, strings.Join(want, ", "))
+		}
 	}
-	if t.Int64 != nil && t.Float32 == nil {
-		return nil, 0, gan.Errorf(gan.EINVALID, "input %q of signature %q must be float32 numbers", key, sig)
-	}
+	return nil
+}
+
+// floatInput checks that t has shape [N, item...] with 1 <= N <= maxN and returns its values and N.
+func floatInput(sig, key string, t gan.Tensor, item []int, maxN int) ([]float32, int, error) {
 	if len(t.Shape) != len(item)+1 || !slices.Equal(t.Shape[1:], item) {
 		return nil, 0, gan.Errorf(gan.EINVALID, "input %q of signature %q must have shape %s with N in 1..%d, got %v", key, sig, shapeString(item), maxN, t.Shape)
 	}
@@ -124,6 +142,21 @@ func predictInput(sig string, inputs map[string]gan.Tensor, key string, item []i
 		return nil, 0, gan.Errorf(gan.EINVALID, "input %q of signature %q must have shape %s with N in 1..%d, got N=%d", key, sig, shapeString(item), maxN, n)
 	}
 	return t.Float32, n, nil
+}
+
+// labelInput checks that t holds n whole numbers in 0..9 and returns them as int32.
+func labelInput(sig string, t gan.Tensor, n int) ([]int32, error) {
+	if len(t.Shape) != 1 || t.Shape[0] != n {
+		return nil, gan.Errorf(gan.EINVALID, "input %q of signature %q must have shape [%d] (one label per z), got %v", KeyLabels, sig, n, t.Shape)
+	}
+	labels := make([]int32, n)
+	for i, v := range t.Float32 {
+		if v != float32(int32(v)) || v < 0 || v >= gan.NumClasses {
+			return nil, gan.Errorf(gan.EINVALID, "input %q of signature %q must hold integers in 0..%d, got %v at %d", KeyLabels, sig, gan.NumClasses-1, v, i)
+		}
+		labels[i] = int32(v)
+	}
+	return labels, nil
 }
 
 func shapeString(item []int) string {

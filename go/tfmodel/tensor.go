@@ -8,10 +8,13 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 )
 
-// float32Tensor copies data into a new TF tensor without graft's reflection-based NewTensor,
+// newTensor copies a feed into a new TF tensor without graft's reflection-based NewTensor,
 // which walks nested slices element by element.
-func float32Tensor(data []float32, shape []int64) (*tf.Tensor, error) {
-	return tf.ReadTensor(tf.Float, shape, bytes.NewReader(float32Bytes(data)))
+func newTensor(f feed) (*tf.Tensor, error) {
+	if f.labels != nil {
+		return tf.ReadTensor(tf.Int32, f.shape, bytes.NewReader(int32Bytes(f.labels)))
+	}
+	return tf.ReadTensor(tf.Float, f.shape, bytes.NewReader(float32Bytes(f.data)))
 }
 
 // float32s copies a float32 tensor into a Go slice at once, so the C memory behind the tensor
@@ -37,6 +40,14 @@ func float32Bytes(f []float32) []byte {
 		return nil
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(f))), len(f)*4)
+}
+
+// int32Bytes views an int32 slice as its bytes in host order.
+func int32Bytes(v []int32) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), len(v)*4)
 }
 
 // fixedWriter fills a preallocated buffer and refuses to overflow it.

@@ -11,8 +11,10 @@ import platform
 import shlex
 import sys
 
+from ganhost.config import PRESETS  # no TensorFlow import: `data` stays fast
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-FIXTURE_DIR = REPO_ROOT / "go" / "tfmodel" / "testdata" / "tiny"
+FIXTURE_DIR = REPO_ROOT / "go" / "tfmodel" / "testdata"
 # The sources whose change makes the committed Go fixture stale (checked by go/tfmodel tests).
 FIXTURE_SOURCES = ["config.py", "model.py", "export.py", "signatures.py"]
 
@@ -24,9 +26,7 @@ def resolve_dataset(name: str, data_dir: str) -> str:
 
 
 def config_by_name(name: str):
-    from ganhost import config
-
-    return {"default": config.DEFAULT, "tiny": config.TINY}[name]
+    return PRESETS[name]
 
 
 def cmd_data(args) -> None:
@@ -51,9 +51,11 @@ def cmd_train(args) -> None:
     # Same seed, same data, same machine type -> same weights: `make model` is reproducible.
     tf.config.experimental.enable_op_determinism()
     data_path = resolve_dataset(args.dataset, args.data_dir)
-    images, _ = load_dataset(data_path, split="train")
+    images, labels = load_dataset(data_path, split="train")
     gan = GAN(config_by_name(args.config))
-    history = train(gan, to_model_range(images), args.steps, args.batch_size, args.seed, log_every=args.log_every)
+    history = train(
+        gan, to_model_range(images), args.steps, args.batch_size, args.seed, log_every=args.log_every, labels=labels
+    )
     if args.reset_optimizer:
         reset_optimizers(gan)
     export_savedmodel(gan, args.out)
@@ -100,19 +102,20 @@ def cmd_fixture(args) -> None:
 
     import keras
 
-    from ganhost.config import TINY
+    from ganhost.config import TINY, TINY_CONDITIONAL
     from ganhost.export import export_savedmodel
     from ganhost.model import GAN
 
-    out = pathlib.Path(args.out)
-    shutil.rmtree(out, ignore_errors=True)
-    keras.utils.set_random_seed(0)
-    export_savedmodel(GAN(TINY), out / "1")
-    # fingerprint.pb changes on every export and nothing reads it; leave it out of git.
-    (out / "1" / "fingerprint.pb").unlink(missing_ok=True)
-    manifest = {"command": "make fixture", "sources": {f"python/ganhost/{k}": v for k, v in fixture_sources().items()}}
-    (out / "SOURCES.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {out}")
+    for name, cfg in (("tiny", TINY), ("tiny_cond", TINY_CONDITIONAL)):
+        out = pathlib.Path(args.out) / name
+        shutil.rmtree(out, ignore_errors=True)
+        keras.utils.set_random_seed(0)
+        export_savedmodel(GAN(cfg), out / "1")
+        # fingerprint.pb changes on every export and nothing reads it; leave it out of git.
+        (out / "1" / "fingerprint.pb").unlink(missing_ok=True)
+        manifest = {"command": "make fixture", "sources": {f"python/ganhost/{k}": v for k, v in fixture_sources().items()}}
+        (out / "SOURCES.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {out}")
 
 
 def main(argv=None) -> None:
@@ -129,7 +132,7 @@ def main(argv=None) -> None:
     p = sub.add_parser("train", help="train a GAN from scratch and export it as a SavedModel")
     p.add_argument("--dataset", default="mnist", help="mnist, fashion, or a path to IDX files / mnist.npz")
     p.add_argument("--data-dir", default=str(REPO_ROOT / "data"))
-    p.add_argument("--config", choices=["default", "tiny"], default="default")
+    p.add_argument("--config", choices=list(PRESETS), default="default")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
@@ -139,12 +142,12 @@ def main(argv=None) -> None:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("export", help="export an untrained GAN (for tests)")
-    p.add_argument("--config", choices=["default", "tiny"], default="tiny")
+    p.add_argument("--config", choices=list(PRESETS), default="tiny")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("fixture", help="regenerate the tiny SavedModel committed for Go tests")
+    p = sub.add_parser("fixture", help="regenerate the tiny SavedModels committed for Go tests")
     p.add_argument("--out", default=str(FIXTURE_DIR))
     p.set_defaults(func=cmd_fixture)
 

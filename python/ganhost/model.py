@@ -33,31 +33,75 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from ganhost.config import IMAGE_SHAPE, LATENT_DIM, GANConfig
+from ganhost.config import DCGAN, IMAGE_SHAPE, LATENT_DIM, MLP, NUM_CLASSES, GANConfig
 
 
-def build_generator(cfg: GANConfig) -> keras.Sequential:
-    """Noise z [N, 100] -> images [N, 28, 28, 1] in [-1, 1] (tanh)."""
-    layers = [keras.Input((LATENT_DIM,), name="z")]
-    for i, units in enumerate(cfg.g_units):
-        # The document's first layer has no bias: BatchNorm's beta makes it redundant.
-        layers.append(keras.layers.Dense(units, use_bias=i > 0))
-        layers.append(keras.layers.BatchNormalization())
-        layers.append(keras.layers.LeakyReLU(negative_slope=cfg.leaky_slope))
-    layers.append(keras.layers.Dense(IMAGE_SHAPE[0] * IMAGE_SHAPE[1], activation="tanh"))
-    layers.append(keras.layers.Reshape(IMAGE_SHAPE))
-    return keras.Sequential(layers, name="generator")
+def _label_input() -> keras.KerasTensor:
+    return keras.Input((), dtype="int32", name="labels")
 
 
-def build_discriminator(cfg: GANConfig) -> keras.Sequential:
-    """Images [N, 28, 28, 1] in [-1, 1] -> logits [N, 1] (positive means "real")."""
-    layers = [keras.Input(IMAGE_SHAPE, name="images"), keras.layers.Flatten()]
-    for units in cfg.d_units:
-        layers.append(keras.layers.Dense(units))
-        layers.append(keras.layers.LeakyReLU(negative_slope=cfg.leaky_slope))
-        layers.append(keras.layers.Dropout(cfg.d_dropout, seed=cfg.seed))
-    layers.append(keras.layers.Dense(1))  # a logit: the loss applies the sigmoid
-    return keras.Sequential(layers, name="discriminator")
+def build_generator(cfg: GANConfig) -> keras.Model:
+    """Noise z [N, 100] (and, if conditional, labels int32 [N] in 0..9) -> images
+    [N, 28, 28, 1] in [-1, 1] (tanh)."""
+    z = keras.Input((LATENT_DIM,), name="z")
+    inputs, x = [z], z
+    if cfg.conditional:
+        labels = _label_input()
+        inputs.append(labels)
+        x = keras.layers.Concatenate()([z, keras.layers.Embedding(NUM_CLASSES, cfg.label_embedding_dim)(labels)])
+    if cfg.arch == MLP:
+        for i, units in enumerate(cfg.g_units):
+            # The document's first layer has no bias: BatchNorm's beta makes it redundant.
+            x = keras.layers.Dense(units, use_bias=i > 0)(x)
+            x = keras.layers.BatchNormalization()(x)
+            x = keras.layers.LeakyReLU(negative_slope=cfg.leaky_slope)(x)
+        x = keras.layers.Dense(IMAGE_SHAPE[0] * IMAGE_SHAPE[1], activation="tanh")(x)
+        x = keras.layers.Reshape(IMAGE_SHAPE)(x)
+    elif cfg.arch == DCGAN:
+        # TensorFlow's DCGAN tutorial: a 7x7 projection, then transposed convolutions to 28x28.
+        depth, *filters = cfg.g_filters
+        x = keras.layers.Dense(7 * 7 * depth, use_bias=False)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.LeakyReLU(negative_slope=cfg.leaky_slope)(x)
+        x = keras.layers.Reshape((7, 7, depth))(x)
+        for f, stride in zip(filters, (1, 2)):
+            x = keras.layers.Conv2DTranspose(f, 5, strides=stride, padding="same", use_bias=False)(x)
+            x = keras.layers.BatchNormalization()(x)
+            x = keras.layers.LeakyReLU(negative_slope=cfg.leaky_slope)(x)
+        x = keras.layers.Conv2DTranspose(1, 5, strides=2, padding="same", use_bias=False, activation="tanh")(x)
+    else:
+        raise ValueError(f"unknown arch {cfg.arch!r}")
+    return keras.Model(inputs, x, name="generator")
+
+
+def build_discriminator(cfg: GANConfig) -> keras.Model:
+    """Images [N, 28, 28, 1] in [-1, 1] (and, if conditional, labels int32 [N]) -> logits
+    [N, 1] (positive means "real")."""
+    images = keras.Input(IMAGE_SHAPE, name="images")
+    inputs, x = [images], images
+    if cfg.arch == MLP:
+        x = keras.layers.Flatten()(x)
+        for units in cfg.d_units:
+            x = keras.layers.Dense(units)(x)
+            x = keras.layers.LeakyReLU(negative_slope=cfg.leaky_slope)(x)
+            x = keras.layers.Dropout(cfg.d_dropout, seed=cfg.seed)(x)
+    elif cfg.arch == DCGAN:
+        for f in cfg.d_filters:
+            x = keras.layers.Conv2D(f, 5, strides=2, padding="same")(x)
+            x = keras.layers.LeakyReLU(negative_slope=cfg.leaky_slope)(x)
+            x = keras.layers.Dropout(cfg.d_dropout, seed=cfg.seed)(x)
+        x = keras.layers.Flatten()(x)
+    else:
+        raise ValueError(f"unknown arch {cfg.arch!r}")
+    logits = keras.layers.Dense(1, name="realness")(x)  # a logit: the loss applies the sigmoid
+    if cfg.conditional:
+        # Projection discriminator: add <embed(label), features>, so the logit also scores how
+        # well the image matches its label.
+        labels = _label_input()
+        inputs.append(labels)
+        projection = keras.layers.Dot(axes=1)([keras.layers.Embedding(NUM_CLASSES, x.shape[-1])(labels), x])
+        logits = keras.layers.Add()([logits, projection])
+    return keras.Model(inputs, logits, name="discriminator")
 
 
 class GAN(keras.Model):
@@ -80,30 +124,55 @@ class GAN(keras.Model):
         # Optimizer slots must exist before export: a SavedModel cannot create variables later.
         self.d_optimizer.build(self.discriminator.trainable_weights)
         self.g_optimizer.build(self.generator.trainable_weights)
+        if cfg.conditional:
+            # The label-free part of the projection discriminator, for the `discriminate`
+            # signature, which takes images only: it shares every weight with the discriminator.
+            self.realness = keras.Model(
+                self.discriminator.inputs[0], self.discriminator.get_layer("realness").output, name="realness"
+            )
         # Both networks are built from their Input layers, so the GAN has all its weights now.
         self.built = True
 
-    def call(self, z, training=False):
-        return self.generator(z, training=training)
+    def _g(self, z, labels, training):
+        return self.generator([z, labels] if self.cfg.conditional else z, training=training)
 
-    def step(self, images: tf.Tensor, z: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _d(self, images, labels, training):
+        return self.discriminator([images, labels] if self.cfg.conditional else images, training=training)
+
+    def call(self, z, labels=None, training=False):
+        return self._g(z, labels, training)
+
+    def generate(self, z: tf.Tensor, labels: tf.Tensor | None = None) -> tf.Tensor:
+        """Images [N, 28, 28, 1] in [-1, 1] in inference mode (BatchNorm moving statistics)."""
+        return self._g(z, labels, False)
+
+    def discriminate(self, images: tf.Tensor) -> tf.Tensor:
+        """Logits [N, 1] in inference mode. For a conditional model this is the label-free
+        "realness" term of the projection discriminator."""
+        if self.cfg.conditional:
+            return self.realness(images, training=False)
+        return self.discriminator(images, training=False)
+
+    def step(self, images: tf.Tensor, z: tf.Tensor, labels: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """One discriminator update, then one generator update, on the same noise.
 
-        images: float32 [N, 28, 28, 1] in [-1, 1]; z: float32 [N, 100].
-        Returns raw (not averaged) d_loss, g_loss (float32 scalars) and step (int64, after update).
+        images: float32 [N, 28, 28, 1] in [-1, 1]; z: float32 [N, 100]; labels: int32 [N], the
+        real images' classes (conditional models only; the fakes are generated for the same
+        classes). Returns raw (not averaged) d_loss, g_loss (float32 scalars) and step (int64,
+        after the update).
         """
-        d_loss = self.d_step(images, z)
-        g_loss = self.g_step(z)
+        d_loss = self.d_step(images, z, labels)
+        g_loss = self.g_step(z, labels)
         self.global_step.assign_add(1)
         return {"d_loss": d_loss, "g_loss": g_loss, "step": tf.identity(self.global_step.value)}
 
-    def d_step(self, images: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
+    def d_step(self, images: tf.Tensor, z: tf.Tensor, labels: tf.Tensor | None = None) -> tf.Tensor:
         """Update the discriminator only: real images towards 1, generated ones towards 0."""
         # Outside the tape: the discriminator's loss must not reach the generator's weights.
-        fake = self.generator(z, training=True)
+        fake = self._g(z, labels, True)
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(images, training=True)
-            fake_logits = self.discriminator(fake, training=True)
+            real_logits = self._d(images, labels, True)
+            fake_logits = self._d(fake, labels, True)
             d_loss = self.loss_fn(tf.ones_like(real_logits), real_logits) + self.loss_fn(
                 tf.zeros_like(fake_logits), fake_logits
             )
@@ -111,10 +180,10 @@ class GAN(keras.Model):
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights))
         return d_loss
 
-    def g_step(self, z: tf.Tensor) -> tf.Tensor:
+    def g_step(self, z: tf.Tensor, labels: tf.Tensor | None = None) -> tf.Tensor:
         """Update the generator only, with the non-saturating loss -log D(G(z))."""
         with tf.GradientTape() as tape:
-            fake_logits = self.discriminator(self.generator(z, training=True), training=True)
+            fake_logits = self._d(self._g(z, labels, True), labels, True)
             g_loss = self.loss_fn(tf.ones_like(fake_logits), fake_logits)
         # The discriminator takes part in this loss but must not be updated by it: only the
         # generator's weights are differentiated and applied.

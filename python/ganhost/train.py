@@ -20,37 +20,57 @@ class StepLog:
 
 
 class BatchSampler:
-    """Shuffled epochs over images (float32 [N, 28, 28, 1] in [-1, 1]), seeded."""
+    """Shuffled epochs over images (float32 [N, 28, 28, 1] in [-1, 1]) and their labels, seeded."""
 
-    def __init__(self, images: np.ndarray, batch_size: int, seed: int):
+    def __init__(self, images: np.ndarray, batch_size: int, seed: int, labels: np.ndarray | None = None):
         if batch_size > len(images):
             raise ValueError(f"batch_size {batch_size} exceeds the dataset size {len(images)}")
         self.images = images
+        self.labels = np.zeros(len(images), np.int32) if labels is None else labels.astype(np.int32)
         self.batch_size = batch_size
         self.rng = np.random.default_rng(seed)
         self._order = np.empty(0, dtype=np.int64)
 
-    def next(self) -> np.ndarray:
+    def next_with_labels(self) -> tuple[np.ndarray, np.ndarray]:
         if len(self._order) < self.batch_size:  # drop the ragged tail: every batch is full
             self._order = self.rng.permutation(len(self.images))
         idx, self._order = self._order[: self.batch_size], self._order[self.batch_size :]
-        return self.images[idx]
+        return self.images[idx], self.labels[idx]
+
+    def next(self) -> np.ndarray:
+        return self.next_with_labels()[0]
 
     def noise(self) -> np.ndarray:
         return self.rng.standard_normal((self.batch_size, LATENT_DIM), dtype=np.float32)
 
 
-def train(gan: GAN, images: np.ndarray, steps: int, batch_size: int, seed: int, log_every: int = 100, log=print) -> list[StepLog]:
-    """Run ``steps`` adversarial steps on ``images`` (float32 [N, 28, 28, 1] in [-1, 1]).
+def train(
+    gan: GAN,
+    images: np.ndarray,
+    steps: int,
+    batch_size: int,
+    seed: int,
+    log_every: int = 100,
+    log=print,
+    labels: np.ndarray | None = None,
+) -> list[StepLog]:
+    """Run ``steps`` adversarial steps on ``images`` (float32 [N, 28, 28, 1] in [-1, 1]);
+    conditional models also need the images' ``labels`` (int [N], 0..9).
 
     Returns one StepLog per step; raises FloatingPointError if a loss stops being finite.
     """
-    sampler = BatchSampler(images, batch_size, seed)
+    if gan.cfg.conditional and labels is None:
+        raise ValueError("a conditional GAN trains on labelled images: pass labels")
+    sampler = BatchSampler(images, batch_size, seed, labels)
     step_fn = tf.function(gan.step, jit_compile=False)
     history: list[StepLog] = []
     start = time.perf_counter()
     for i in range(steps):
-        out = step_fn(tf.constant(sampler.next()), tf.constant(sampler.noise()))
+        batch, batch_labels = sampler.next_with_labels()
+        args = [tf.constant(batch), tf.constant(sampler.noise())]
+        if gan.cfg.conditional:
+            args.append(tf.constant(batch_labels))
+        out = step_fn(*args)
         entry = StepLog(int(out["step"]), float(out["d_loss"]), float(out["g_loss"]))
         if not (np.isfinite(entry.d_loss) and np.isfinite(entry.g_loss)):
             raise FloatingPointError(f"training diverged at step {entry.step}: {entry}")

@@ -10,7 +10,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from ganhost.config import TINY  # noqa: E402
+from ganhost.config import TINY, TINY_CONDITIONAL  # noqa: E402
 from ganhost.export import export_savedmodel  # noqa: E402
 from ganhost.model import GAN  # noqa: E402
 
@@ -31,6 +31,15 @@ def tiny_export(tmp_path_factory):
     keras.utils.set_random_seed(0)
     path = tmp_path_factory.mktemp("export") / "1"
     export_savedmodel(GAN(TINY), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_cond_export(tmp_path_factory):
+    """Path of an untrained tiny conditional GAN exported once per test session."""
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("export_cond") / "1"
+    export_savedmodel(GAN(TINY_CONDITIONAL), path)
     return path
 
 

@@ -1,6 +1,7 @@
 """The SavedModel contract, checked against a real export loaded with tf.saved_model.load."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from conftest import batch
 from tensorflow.core.protobuf import saved_model_pb2
@@ -17,10 +18,12 @@ def signature_variables(loaded):
     return list(unique.values())
 
 
-def test_signatures_match_contract(tiny_export):
-    loaded = tf.saved_model.load(str(tiny_export))
-    assert set(loaded.signatures) == {*sig.CONTRACT, "serving_default"}
-    for name, spec in sig.CONTRACT.items():
+@pytest.mark.parametrize("conditional", [False, True])
+def test_signatures_match_contract(conditional, tiny_export, tiny_cond_export):
+    loaded = tf.saved_model.load(str(tiny_cond_export if conditional else tiny_export))
+    contract = sig.contract(conditional)
+    assert set(loaded.signatures) == {*contract, "serving_default"}
+    for name, spec in contract.items():
         fn = loaded.signatures[name]
         inputs = fn.structured_input_signature[1]
         assert {k: (v.dtype.name, [d if d is not None else -1 for d in v.shape]) for k, v in inputs.items()} == {
@@ -80,3 +83,27 @@ def test_each_variable_is_saved_once(tiny_export):
     keys = [k for k in reader.get_variable_to_shape_map() if k != "_CHECKPOINTABLE_OBJECT_GRAPH"]
     loaded = tf.saved_model.load(str(tiny_export))
     assert len(keys) == len(signature_variables(loaded))
+
+
+def test_conditional_generate_follows_labels(tiny_cond_export):
+    loaded = tf.saved_model.load(str(tiny_cond_export))
+    _, z = batch(2)
+    gen = loaded.signatures[sig.GENERATE]
+    a = gen(z=tf.constant(z), labels=tf.constant([3, 3], tf.int32))[sig.IMAGES].numpy()
+    b = gen(z=tf.constant(z), labels=tf.constant([3, 3], tf.int32))[sig.IMAGES].numpy()
+    c = gen(z=tf.constant(z), labels=tf.constant([7, 7], tf.int32))[sig.IMAGES].numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_conditional_train_step(tiny_cond_export):
+    loaded = tf.saved_model.load(str(tiny_cond_export))
+    images, z = batch(8)
+    labels = tf.constant(np.arange(8) % 10, tf.int32)
+    before = loaded.signatures[sig.GENERATE](z=tf.constant(z), labels=labels)[sig.IMAGES].numpy()
+    out = loaded.signatures[sig.TRAIN_STEP](images=tf.constant(images), z=tf.constant(z), labels=labels)
+    assert np.isfinite(out[sig.D_LOSS].numpy()) and out[sig.STEP].numpy() == 1
+    after = loaded.signatures[sig.GENERATE](z=tf.constant(z), labels=labels)[sig.IMAGES].numpy()
+    assert not np.array_equal(before, after)
+    logits = loaded.signatures[sig.DISCRIMINATE](images=tf.constant(images))[sig.LOGITS].numpy()
+    assert logits.shape == (8, 1)

@@ -1,11 +1,12 @@
 """The GAN's networks and its adversarial step."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from conftest import batch
 
-from ganhost.config import DEFAULT
-from ganhost.model import build_discriminator, build_generator
+from ganhost.config import DCGAN_TUTORIAL, DEFAULT, TINY_CONDITIONAL, TINY_DCGAN
+from ganhost.model import GAN, build_discriminator, build_generator
 
 
 def snapshot(weights):
@@ -74,3 +75,33 @@ def test_separate_optimizers(tiny_gan):
     assert not d_vars & {id(v) for v in tiny_gan.g_optimizer.variables}
     assert float(tiny_gan.d_optimizer.learning_rate) == np.float32(2e-4)
     assert float(tiny_gan.d_optimizer.beta_1) == 0.5
+
+
+def test_dcgan_matches_tensorflow_tutorial():
+    g, d = build_generator(DCGAN_TUTORIAL), build_discriminator(DCGAN_TUTORIAL)
+    kinds = [l.__class__.__name__ for l in g.layers]
+    assert g.layers[1].units == 7 * 7 * 256
+    assert [l.filters for l in g.layers if l.__class__.__name__ == "Conv2DTranspose"] == [128, 64, 1]
+    assert [l.strides for l in g.layers if l.__class__.__name__ == "Conv2DTranspose"] == [(1, 1), (2, 2), (2, 2)]
+    assert kinds.count("BatchNormalization") == 3
+    assert [(l.filters, l.strides) for l in d.layers if l.__class__.__name__ == "Conv2D"] == [(64, (2, 2)), (128, (2, 2))]
+    assert d.output.shape == (None, 1)
+
+
+@pytest.mark.parametrize("cfg", [TINY_DCGAN, TINY_CONDITIONAL], ids=["dcgan", "conditional"])
+def test_variants_train(cfg):
+    gan = GAN(cfg)
+    images, z = batch(8)
+    labels = tf.constant(np.arange(8) % 10, tf.int32) if cfg.conditional else None
+    g0, d0 = snapshot(gan.generator.trainable_weights), snapshot(gan.discriminator.trainable_weights)
+    out = tf.function(gan.step)(tf.constant(images), tf.constant(z), labels)
+    assert np.isfinite(float(out["d_loss"])) and np.isfinite(float(out["g_loss"]))
+    assert all(changed(g0, gan.generator.trainable_weights))
+    assert all(changed(d0, gan.discriminator.trainable_weights))
+    assert gan.generate(tf.constant(z), labels).shape == (8, 28, 28, 1)
+
+
+def test_conditional_realness_shares_discriminator_weights():
+    gan = GAN(TINY_CONDITIONAL)
+    shared = {id(w) for w in gan.realness.weights}
+    assert shared and shared <= {id(w) for w in gan.discriminator.weights}

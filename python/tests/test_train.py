@@ -33,3 +33,15 @@ def test_reset_optimizers_zeroes_moments(tiny_gan):
     reset_optimizers(tiny_gan)
     for opt in (tiny_gan.d_optimizer, tiny_gan.g_optimizer):
         assert all(not np.any(np.array(v)) for v in opt.variables)
+
+
+def test_conditional_training_needs_labels():
+    from ganhost.config import TINY_CONDITIONAL
+    from ganhost.model import GAN
+
+    gan = GAN(TINY_CONDITIONAL)
+    images, _ = batch(16)
+    with pytest.raises(ValueError, match="labels"):
+        train(gan, images, steps=1, batch_size=8, seed=0, log_every=0)
+    history = train(gan, images, steps=2, batch_size=8, seed=0, log_every=0, labels=np.arange(16) % 10)
+    assert [h.step for h in history] == [1, 2]

@@ -17,6 +17,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Int64("seed", 1, "noise seed; the same seed and model version give the same images")
 	scale := fs.Int("scale", 1, fmt.Sprintf("pixel scale factor, 1..%d", gan.MaxScale))
 	out := fs.String("out", "grid.png", "output PNG file, or - for standard output")
+	digit := fs.Int("digit", -1, "digit 0..9 to generate (conditional models only); -1: digits drawn from -seed")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -26,13 +27,25 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if *scale < 1 || *scale > gan.MaxScale {
 		return usageError{fmt.Sprintf("-scale must be in 1..%d, got %d", gan.MaxScale, *scale)}
 	}
+	if *digit < -1 || *digit >= gan.NumClasses {
+		return usageError{fmt.Sprintf("-digit must be in 0..%d (or -1 for any), got %d", gan.NumClasses-1, *digit)}
+	}
 
 	model, version, err := tfmodel.OpenLatest(*base)
 	if err != nil {
 		return err
 	}
 	defer model.Close()
-	images, err := model.Generate(gan.Noise(*seed, *n), *n)
+	var labels []int32
+	switch {
+	case model.Conditional() && *digit >= 0:
+		labels = gan.RepeatLabel(*digit, *n)
+	case model.Conditional():
+		labels = gan.Labels(*seed, *n)
+	case *digit >= 0:
+		return fmt.Errorf("-digit needs a conditional model; %s version %d is unconditional", *base, version)
+	}
+	images, err := model.Generate(gan.Noise(*seed, *n), labels, *n)
 	if err != nil {
 		return err
 	}

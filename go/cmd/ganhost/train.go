@@ -48,13 +48,18 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	sampler := dataset.NewSampler(ds, uint64(*seed))
 	noise := gan.NewNoiseSource(*seed)
 	var images, z []float32
+	var labels []int32
 	var last gan.StepResult
 	var dSum, gSum float64
 	start := time.Now()
 	for i := 1; i <= *steps; i++ {
-		images = sampler.Batch(images, *batch)
+		images, labels = sampler.BatchLabels(images, labels, *batch)
 		z = noise.Next(z, *batch)
-		if last, err = model.TrainStep(images, z, *batch); err != nil {
+		modelLabels := labels
+		if !model.Conditional() {
+			modelLabels = nil
+		}
+		if last, err = model.TrainStep(images, z, modelLabels, *batch); err != nil {
 			return err
 		}
 		dSum += float64(last.DLoss)
