@@ -16,6 +16,7 @@ export GANHOST_PYTHON := $(CURDIR)/$(PY)
 
 # The shipped default model (savedmodel/gan/1); see savedmodel/README.md.
 DATASET     ?= mnist
+MODEL_CONFIG ?= default
 MODEL_OUT   ?= savedmodel/gan/1
 MODEL_STEPS ?= 15000
 MODEL_BATCH ?= 64
@@ -26,7 +27,7 @@ PURE_GO := ./go/gan/... ./go/dataset/...
 # ... and these must at least build without cgo (their tests use real SavedModels, so cgo).
 PURE_GO_BUILD := ./go/http/...
 
-.PHONY: all venv data build run model fixture test test-python test-go clean
+.PHONY: all venv data build run model fixture eval quality test test-python test-go clean
 
 all: build
 
@@ -52,11 +53,20 @@ run: build data
 	bin/ganhost serve -addr 127.0.0.1:8080 -model-base savedmodel/gan -data data/mnist
 
 model: venv data
-	$(PY) -m ganhost train --dataset $(DATASET) --steps $(MODEL_STEPS) --batch-size $(MODEL_BATCH) \
-		--seed $(MODEL_SEED) --reset-optimizer --out $(MODEL_OUT)
+	$(PY) -m ganhost train --config $(MODEL_CONFIG) --dataset $(DATASET) --steps $(MODEL_STEPS) \
+		--batch-size $(MODEL_BATCH) --seed $(MODEL_SEED) --reset-optimizer --out $(MODEL_OUT)
 
 fixture: venv
 	$(PY) -m ganhost fixture
+
+# Scores the shipped default (floor and ceiling rows included) into docs/eval.{md,json}.
+eval: venv data
+	$(PY) -m ganhost eval --model default=savedmodel/gan/1 --dataset mnist \
+		--classifier savedmodel/mnist_classifier/1 --default default --out docs --stem eval
+
+# The side-by-side table of docs/quality.md (trains missing rows; see scripts/quality.sh).
+quality: venv data
+	scripts/quality.sh $(ROWS)
 
 test: test-python test-go
 

@@ -92,6 +92,22 @@ def cmd_export(args) -> None:
     print(f"exported {args.out}")
 
 
+def cmd_eval(args) -> None:
+    from ganhost.evaluate import evaluate, write_results
+
+    models = []
+    for spec in args.model:
+        name, _, path = spec.partition("=")
+        if not path:
+            sys.exit(f"--model wants NAME=PATH, got {spec!r}")
+        models.append((name, path))
+    dataset = resolve_dataset(args.dataset, args.data_dir)
+    rows = evaluate(models, dataset, args.classifier, args.out, samples=args.samples, seed=args.seed, untrained=args.untrained)
+    command = "python -m ganhost " + shlex.join(sys.argv[1:]) if args.command_line is None else args.command_line
+    write_results(rows, args.out, args.stem, args.default, command, args.classifier)
+    print(f"wrote {args.out}/{args.stem}.md and .json")
+
+
 def fixture_sources() -> dict[str, str]:
     pkg = pathlib.Path(__file__).resolve().parent
     return {name: hashlib.sha256((pkg / name).read_bytes()).hexdigest() for name in FIXTURE_SOURCES}
@@ -146,6 +162,20 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("eval", help="score models with classifier FID, precision/recall, coverage")
+    p.add_argument("--model", action="append", default=[], help="NAME=PATH of a SavedModel version (repeatable)")
+    p.add_argument("--dataset", default="mnist")
+    p.add_argument("--data-dir", default=str(REPO_ROOT / "data"))
+    p.add_argument("--classifier", default="savedmodel/mnist_classifier/1")
+    p.add_argument("--samples", type=int, default=10000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--untrained", default="default", choices=list(PRESETS), help="architecture of the ceiling row")
+    p.add_argument("--default", default="default", help="row whose targets are checked")
+    p.add_argument("--out", default="docs")
+    p.add_argument("--stem", default="eval", help="output file names: STEM.md, STEM.json")
+    p.add_argument("--command-line", default=None, help="command recorded in the output (default: this one)")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("fixture", help="regenerate the tiny SavedModels committed for Go tests")
     p.add_argument("--out", default=str(FIXTURE_DIR))
