@@ -40,5 +40,5 @@ else
   classifier=savedmodel/${dataset}_classifier/1
 fi
 "$py" -m ganhost eval "${models[@]}" --dataset "$dataset" --classifier "$classifier" \
-  --default shipped --out docs --stem "quality_$dataset" \
+  --default shipped --out docs --stem "$([ "$dataset" = mnist ] && echo quality || echo "quality_$dataset")" \
   --command-line "QUALITY_STEPS=$steps QUALITY_BATCH=$batch QUALITY_SEED=$seed DATASET=$dataset scripts/quality.sh ${rows[*]}"
