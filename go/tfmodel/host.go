@@ -23,6 +23,7 @@ type HostConfig struct {
 	CheckpointEvery int              // save a version every N trained steps; 0 = off
 	MaxN            int              // largest batch for generation and predict
 	MaxConcurrent   int              // generation/predict calls running at once; more get EUNAVAILABLE
+	Batch           BatchConfig      // coalescing of concurrent generation requests
 	Logger          *slog.Logger
 }
 
@@ -44,6 +45,11 @@ type Host struct {
 	unsaved  atomic.Int64 // steps since the last saved version
 
 	slots chan struct{} // generation/predict concurrency cap
+
+	queue       chan *genJob // generation requests waiting for a batch; nil when batching is off
+	stopBatches chan struct{}
+	batches     atomic.Int64
+	batchedRows atomic.Int64
 
 	closing context.Context // cancelled by Close: interrupts a training run
 	cancel  context.CancelFunc
@@ -88,6 +94,11 @@ func OpenHost(cfg HostConfig) (*Host, error) {
 		slots:   make(chan struct{}, cfg.MaxConcurrent),
 	}
 	h.closing, h.cancel = context.WithCancel(context.Background())
+	if cfg.Batch.MaxRows > 0 {
+		h.queue = make(chan *genJob, cfg.MaxConcurrent)
+		h.stopBatches = make(chan struct{})
+		go h.runBatches(h.stopBatches)
+	}
 	return h, nil
 }
 
@@ -135,22 +146,25 @@ func (h *Host) Generate(ctx context.Context, req gan.GenerateRequest) (gan.Image
 		return gan.Images{}, err
 	}
 	defer release()
-	s := h.acquire()
-	defer s.refs.Done()
-	var labels []int32
-	switch {
-	case s.model.Conditional() && req.Digit != nil:
-		labels = gan.RepeatLabel(*req.Digit, req.N)
-	case s.model.Conditional():
-		labels = gan.Labels(req.Seed, req.N)
-	case req.Digit != nil:
-		return gan.Images{}, gan.Errorf(gan.EINVALID, "digit needs a conditional model, but model %s version %d is unconditional", h.cfg.Name, s.version)
+	labels := func(conditional bool) ([]int32, error) {
+		switch {
+		case conditional && req.Digit != nil:
+			return gan.RepeatLabel(*req.Digit, req.N), nil
+		case conditional:
+			return gan.Labels(req.Seed, req.N), nil
+		case req.Digit != nil:
+			return nil, gan.Errorf(gan.EINVALID, "digit needs a conditional model, but the served model %s is unconditional", h.cfg.Name)
+		}
+		return nil, nil
 	}
-	pixels, err := s.model.Generate(gan.Noise(req.Seed, req.N), labels, req.N)
+	res, err := h.generate(ctx, gan.Noise(req.Seed, req.N), req.N, labels)
+	if err == nil {
+		err = res.err
+	}
 	if err != nil {
 		return gan.Images{}, err
 	}
-	return gan.Images{Pixels: pixels, N: req.N, Seed: req.Seed, Version: s.version}, nil
+	return gan.Images{Pixels: res.images, N: req.N, Seed: req.Seed, Version: res.version}, nil
 }
 
 // Train implements gan.Service.
@@ -336,8 +350,31 @@ func (h *Host) Predict(ctx context.Context, req gan.PredictRequest) (map[string]
 	if req.Version != 0 && req.Version != s.version {
 		return nil, 0, gan.Errorf(gan.ENOTFOUND, "version %d of model %s is not served; the served version is %d", req.Version, h.cfg.Name, s.version)
 	}
-	out, err := s.model.Predict(req.Signature, req.Inputs, h.cfg.MaxN)
-	return out, s.version, err
+	if h.queue == nil || !isGenerate(req.Signature) {
+		out, err := s.model.Predict(req.Signature, req.Inputs, h.cfg.MaxN)
+		return out, s.version, err
+	}
+	// generate through the batcher, like /generate; the inputs are checked against this model.
+	z, labels, n, err := s.model.generateInputs(SignatureGenerate, req.Inputs, h.cfg.MaxN)
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := h.generate(ctx, z, n, func(conditional bool) ([]int32, error) {
+		if conditional != (labels != nil) {
+			return nil, gan.Errorf(gan.EUNAVAILABLE, "the served model changed kind while the request waited; retry")
+		}
+		return labels, nil
+	})
+	if err == nil {
+		err = res.err
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	if req.Version != 0 && req.Version != res.version {
+		return nil, 0, gan.Errorf(gan.ENOTFOUND, "version %d of model %s was replaced by version %d while the request waited", req.Version, h.cfg.Name, res.version)
+	}
+	return map[string]gan.Tensor{KeyImages: {Shape: []int{n, gan.ImageSize, gan.ImageSize, 1}, Float32: res.images}}, res.version, nil
 }
 
 // StopTraining interrupts a training run after its current step; later runs are refused.
@@ -348,6 +385,9 @@ func (h *Host) StopTraining() { h.cancel() }
 // loses nothing) and releases the models.
 func (h *Host) Close() error {
 	h.cancel()
+	if h.stopBatches != nil {
+		close(h.stopBatches)
+	}
 	h.trainMu.Lock()
 	defer h.trainMu.Unlock()
 	var saveErr error

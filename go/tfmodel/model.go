@@ -198,9 +198,22 @@ func (m *Model) Generate(z []float32, labels []int32, n int) ([]float32, error) 
 	if err := checkBatch(KeyZ, z, n, gan.LatentDim); err != nil {
 		return nil, err
 	}
-	feeds := map[string]feed{KeyZ: {data: z, shape: zShape(n)}}
-	if err := m.addLabels(feeds, labels, n); err != nil {
+	if err := m.checkLabels(labels, n); err != nil {
 		return nil, err
+	}
+	// Pad to whole row blocks: CPU matrix kernels compute a row identically whatever else is
+	// in the batch only when every row sits in a full block, so this keeps an image the same
+	// whether its request ran alone or was batched with others.
+	padded := (n + GenerateRowBlock - 1) / GenerateRowBlock * GenerateRowBlock
+	if padded != n {
+		z = append(z[:len(z):len(z)], make([]float32, (padded-n)*gan.LatentDim)...)
+		if labels != nil {
+			labels = append(labels[:len(labels):len(labels)], make([]int32, padded-n)...)
+		}
+	}
+	feeds := map[string]feed{KeyZ: {data: z, shape: zShape(padded)}}
+	if m.conditional {
+		feeds[KeyLabels] = feed{labels: labels, shape: []int64{int64(padded)}}
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -208,8 +221,15 @@ func (m *Model) Generate(z []float32, labels []int32, n int) ([]float32, error) 
 	if err != nil {
 		return nil, err
 	}
-	return float32s(out[0], n*gan.ImagePixels)
+	images, err := float32s(out[0], padded*gan.ImagePixels)
+	if err != nil {
+		return nil, err
+	}
+	return images[:n*gan.ImagePixels], nil
 }
+
+// GenerateRowBlock is the granularity Generate pads its batches to (see Generate).
+const GenerateRowBlock = 16
 
 // Discriminate returns the discriminator's logit (positive means "real") for each of n images
 // (n*28*28 values in [-1, 1]).
@@ -270,8 +290,20 @@ type feed struct {
 }
 
 // addLabels adds the labels input of a conditional model, checking that the labels fit it.
-// Out-of-range labels are refused here: TensorFlow would fail the embedding lookup instead.
 func (m *Model) addLabels(feeds map[string]feed, labels []int32, n int) error {
+	if err := m.checkLabels(labels, n); err != nil {
+		return err
+	}
+	if m.conditional {
+		feeds[KeyLabels] = feed{labels: labels, shape: []int64{int64(n)}}
+	}
+	return nil
+}
+
+// checkLabels checks that labels fit the model: n labels in 0..9 for a conditional model, nil
+// for an unconditional one. Out-of-range labels are refused here: TensorFlow would fail the
+// embedding lookup with an internal error instead.
+func (m *Model) checkLabels(labels []int32, n int) error {
 	switch {
 	case !m.conditional && labels != nil:
 		return gan.Errorf(gan.EINVALID, "labels given, but model %s is unconditional", m.dir)
@@ -285,7 +317,6 @@ func (m *Model) addLabels(feeds map[string]feed, labels []int32, n int) error {
 			return gan.Errorf(gan.EINVALID, "%s[%d] must be in 0..%d, got %d", KeyLabels, i, gan.NumClasses-1, l)
 		}
 	}
-	feeds[KeyLabels] = feed{labels: labels, shape: []int64{int64(n)}}
 	return nil
 }
 

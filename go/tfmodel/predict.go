@@ -74,22 +74,9 @@ func (m *Model) Predict(signature string, inputs map[string]gan.Tensor, maxN int
 	}
 	switch name {
 	case SignatureGenerate:
-		want := []string{KeyZ}
-		if m.conditional {
-			want = append(want, KeyLabels)
-		}
-		if err := checkInputNames(name, inputs, want); err != nil {
-			return nil, err
-		}
-		z, n, err := floatInput(name, KeyZ, inputs[KeyZ], []int{gan.LatentDim}, maxN)
+		z, labels, n, err := m.generateInputs(name, inputs, maxN)
 		if err != nil {
 			return nil, err
-		}
-		var labels []int32
-		if m.conditional {
-			if labels, err = labelInput(name, inputs[KeyLabels], n); err != nil {
-				return nil, err
-			}
 		}
 		images, err := m.Generate(z, labels, n)
 		if err != nil {
@@ -115,6 +102,34 @@ func (m *Model) Predict(signature string, inputs map[string]gan.Tensor, maxN int
 		return nil, gan.Errorf(gan.EINVALID, "signature_name %q does not exist; available: %s (default), %s, %s",
 			signature, servingDefault, SignatureGenerate, SignatureDiscriminate)
 	}
+}
+
+// isGenerate reports whether a predict request's signature name means generate.
+func isGenerate(signature string) bool {
+	return signature == "" || signature == servingDefault || signature == SignatureGenerate
+}
+
+// generateInputs checks the inputs of a generate predict request against this model and
+// returns z, the labels (nil for an unconditional model) and the batch size.
+func (m *Model) generateInputs(sig string, inputs map[string]gan.Tensor, maxN int) ([]float32, []int32, int, error) {
+	want := []string{KeyZ}
+	if m.conditional {
+		want = append(want, KeyLabels)
+	}
+	if err := checkInputNames(sig, inputs, want); err != nil {
+		return nil, nil, 0, err
+	}
+	z, n, err := floatInput(sig, KeyZ, inputs[KeyZ], []int{gan.LatentDim}, maxN)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var labels []int32
+	if m.conditional {
+		if labels, err = labelInput(sig, inputs[KeyLabels], n); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	return z, labels, n, nil
 }
 
 // checkInputNames requires inputs to hold exactly the keys in want.

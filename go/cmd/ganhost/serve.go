@@ -31,6 +31,8 @@ type ServeConfig struct {
 	MaxN            int
 	MaxConcurrent   int
 	MaxBodyBytes    int64
+	BatchMaxSize    int
+	BatchTimeout    time.Duration
 	Insecure        bool
 	Token           string // from GANHOST_TOKEN only: flags show up in process listings
 }
@@ -75,6 +77,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	fs.IntVar(&c.CheckpointEvery, "checkpoint-every", envInt("GANHOST_CHECKPOINT_EVERY", 0), "save a version every N trained steps; 0 = off (GANHOST_CHECKPOINT_EVERY)")
 	fs.IntVar(&c.MaxN, "max-n", envInt("GANHOST_MAX_N", gan.DefaultMaxN), "largest n for /generate and batch for :predict (GANHOST_MAX_N)")
 	fs.IntVar(&c.MaxConcurrent, "max-concurrent", envInt("GANHOST_MAX_CONCURRENT", 16), "generation/predict requests run at once; more get 503 (GANHOST_MAX_CONCURRENT)")
+	fs.IntVar(&c.BatchMaxSize, "batch-max-size", envInt("GANHOST_BATCH_MAX_SIZE", 256), "most images coalesced into one TensorFlow run from concurrent /generate and :predict requests; 0 disables batching (GANHOST_BATCH_MAX_SIZE)")
+	batchTimeout := fs.String("batch-timeout", envStr("GANHOST_BATCH_TIMEOUT", "0s"), "how long a request waits for others to batch with; 0 batches only what is already queued (GANHOST_BATCH_TIMEOUT)")
 	maxBody := fs.Int("max-body", envInt("GANHOST_MAX_BODY", ganhttp.DefaultMaxBodyBytes), "request body limit in bytes (GANHOST_MAX_BODY)")
 	fs.BoolVar(&c.Insecure, "insecure", getenv("GANHOST_INSECURE") == "1", "allow a non-loopback address without GANHOST_TOKEN (GANHOST_INSECURE=1)")
 	if err != nil {
@@ -84,6 +88,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 		return err
 	}
 	c.MaxBodyBytes = int64(*maxBody)
+	if c.BatchTimeout, err = time.ParseDuration(*batchTimeout); err != nil || c.BatchTimeout < 0 || c.BatchTimeout > time.Second {
+		return usageError{fmt.Sprintf("-batch-timeout must be a duration in 0s..1s, got %q", *batchTimeout)}
+	}
 	c.Token = getenv("GANHOST_TOKEN")
 	if c.ModelName == "" {
 		c.ModelName = filepath.Base(filepath.Clean(c.ModelBase))
@@ -95,6 +102,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 		return usageError{fmt.Sprintf("-max-concurrent must be at least 1, got %d", c.MaxConcurrent)}
 	case c.CheckpointEvery < 0:
 		return usageError{fmt.Sprintf("-checkpoint-every must be 0 or more, got %d", c.CheckpointEvery)}
+	case c.BatchMaxSize < 0:
+		return usageError{fmt.Sprintf("-batch-max-size must be 0 or more, got %d", c.BatchMaxSize)}
 	case c.MaxBodyBytes < 1024:
 		return usageError{fmt.Sprintf("-max-body must be at least 1024 bytes, got %d", c.MaxBodyBytes)}
 	}
@@ -126,6 +135,7 @@ func (m *Main) Run() error {
 	hostCfg := tfmodel.HostConfig{
 		Name: c.ModelName, Base: c.ModelBase, CheckpointEvery: c.CheckpointEvery,
 		MaxN: c.MaxN, MaxConcurrent: c.MaxConcurrent, Logger: m.Logger,
+		Batch: tfmodel.BatchConfig{MaxRows: c.BatchMaxSize, Timeout: c.BatchTimeout},
 	}
 	if ds, err := dataset.Load(c.Data); err != nil {
 		m.Logger.Warn("training disabled: cannot load the dataset", "data", c.Data, "err", err)

@@ -172,6 +172,11 @@ func TestServeFlags(t *testing.T) {
 		{"nok, max-n 0", []string{"-max-n", "0"}, nil, "-max-n must be at least 1"},
 		{"nok, bad env int", nil, map[string]string{"GANHOST_MAX_N": "lots"}, "GANHOST_MAX_N must be an integer"},
 		{"nok, negative checkpoint", []string{"-checkpoint-every", "-1"}, nil, "-checkpoint-every must be 0 or more"},
+		{"ok, batching off", []string{"-batch-max-size", "0"}, nil, ""},
+		{"ok, batch timeout", []string{"-batch-timeout", "2ms"}, nil, ""},
+		{"nok, batch timeout text", []string{"-batch-timeout", "soon"}, nil, "-batch-timeout must be a duration"},
+		{"nok, batch timeout too long", nil, map[string]string{"GANHOST_BATCH_TIMEOUT": "5s"}, "-batch-timeout must be a duration in 0s..1s"},
+		{"nok, negative batch size", []string{"-batch-max-size", "-1"}, nil, "-batch-max-size must be 0 or more"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var m Main
