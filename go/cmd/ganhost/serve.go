@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -34,6 +35,7 @@ type ServeConfig struct {
 	BatchMaxSize    int
 	BatchTimeout    time.Duration
 	Insecure        bool
+	DebugAddr       string // loopback address for net/http/pprof; "" = off
 	Token           string // from GANHOST_TOKEN only: flags show up in process listings
 }
 
@@ -44,6 +46,7 @@ type Main struct {
 
 	host     *tfmodel.Host
 	server   *http.Server
+	debug    *http.Server
 	listener net.Listener
 	served   chan error
 }
@@ -80,6 +83,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	fs.IntVar(&c.BatchMaxSize, "batch-max-size", envInt("GANHOST_BATCH_MAX_SIZE", 256), "most images coalesced into one TensorFlow run from concurrent /generate and :predict requests; 0 disables batching (GANHOST_BATCH_MAX_SIZE)")
 	batchTimeout := fs.String("batch-timeout", envStr("GANHOST_BATCH_TIMEOUT", "0s"), "how long a request waits for others to batch with; 0 batches only what is already queued (GANHOST_BATCH_TIMEOUT)")
 	maxBody := fs.Int("max-body", envInt("GANHOST_MAX_BODY", ganhttp.DefaultMaxBodyBytes), "request body limit in bytes (GANHOST_MAX_BODY)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", envStr("GANHOST_DEBUG_ADDR", ""), "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060 (GANHOST_DEBUG_ADDR)")
 	fs.BoolVar(&c.Insecure, "insecure", getenv("GANHOST_INSECURE") == "1", "allow a non-loopback address without GANHOST_TOKEN (GANHOST_INSECURE=1)")
 	if err != nil {
 		return err
@@ -106,6 +110,9 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 		return usageError{fmt.Sprintf("-batch-max-size must be 0 or more, got %d", c.BatchMaxSize)}
 	case c.MaxBodyBytes < 1024:
 		return usageError{fmt.Sprintf("-max-body must be at least 1024 bytes, got %d", c.MaxBodyBytes)}
+	}
+	if c.DebugAddr != "" && !isLoopback(c.DebugAddr) {
+		return usageError{fmt.Sprintf("-debug-addr must be a loopback address (profiles expose internals), got %s", c.DebugAddr)}
 	}
 	if !c.Insecure && c.Token == "" && !isLoopback(c.Addr) {
 		return usageError{fmt.Sprintf("refusing to listen on %s without a token: set GANHOST_TOKEN, or pass -insecure to serve training and version writes to anyone", c.Addr)}
@@ -159,6 +166,19 @@ func (m *Main) Run() error {
 	m.server = ganhttp.NewHTTPServer(handler, m.Logger)
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(ln) }()
+	if c.DebugAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		m.debug = &http.Server{Addr: c.DebugAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := m.debug.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.Logger.Error("debug server stopped", "addr", c.DebugAddr, "err", err)
+			}
+		}()
+	}
 	m.Logger.Info("serving", "addr", ln.Addr().String(), "model", c.ModelName, "base", c.ModelBase,
 		"version", host.ServedVersion(), "auth", c.Token != "", "training", hostCfg.Dataset != nil)
 	return nil
@@ -182,6 +202,9 @@ func (m *Main) Close() error {
 		if err := <-m.served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
 		}
+	}
+	if m.debug != nil {
+		_ = m.debug.Close()
 	}
 	if m.host != nil {
 		if err := m.host.Close(); err != nil {

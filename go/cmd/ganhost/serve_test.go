@@ -172,6 +172,8 @@ func TestServeFlags(t *testing.T) {
 		{"nok, max-n 0", []string{"-max-n", "0"}, nil, "-max-n must be at least 1"},
 		{"nok, bad env int", nil, map[string]string{"GANHOST_MAX_N": "lots"}, "GANHOST_MAX_N must be an integer"},
 		{"nok, negative checkpoint", []string{"-checkpoint-every", "-1"}, nil, "-checkpoint-every must be 0 or more"},
+		{"nok, public debug address", []string{"-debug-addr", "0.0.0.0:6060"}, nil, "-debug-addr must be a loopback address"},
+		{"ok, loopback debug address", []string{"-debug-addr", "127.0.0.1:6060"}, nil, ""},
 		{"ok, batching off", []string{"-batch-max-size", "0"}, nil, ""},
 		{"ok, batch timeout", []string{"-batch-timeout", "2ms"}, nil, ""},
 		{"nok, batch timeout text", []string{"-batch-timeout", "soon"}, nil, "-batch-timeout must be a duration"},
