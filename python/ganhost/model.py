@@ -111,11 +111,19 @@ class GAN(keras.Model):
     calls the same method, so Python and Go training are the same computation.
     """
 
-    def __init__(self, cfg: GANConfig, **kwargs):
+    def __init__(
+        self,
+        cfg: GANConfig,
+        generator: keras.Model | None = None,
+        discriminator: keras.Model | None = None,
+        **kwargs,
+    ):
+        """Builds both networks from ``cfg``, or wraps networks a user trained elsewhere
+        (their shapes are checked by ``ganhost.export_tools``)."""
         super().__init__(**kwargs)
         self.cfg = cfg
-        self.generator = build_generator(cfg)
-        self.discriminator = build_discriminator(cfg)
+        self.generator = generator if generator is not None else build_generator(cfg)
+        self.discriminator = discriminator if discriminator is not None else build_discriminator(cfg)
         self.d_optimizer = keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1, name="d_adam")
         self.g_optimizer = keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta_1, name="g_adam")
         self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
@@ -127,9 +135,12 @@ class GAN(keras.Model):
         if cfg.conditional:
             # The label-free part of the projection discriminator, for the `discriminate`
             # signature, which takes images only: it shares every weight with the discriminator.
-            self.realness = keras.Model(
-                self.discriminator.inputs[0], self.discriminator.get_layer("realness").output, name="realness"
-            )
+            # A user's conditional discriminator without such a layer scores against label 0.
+            try:
+                realness = self.discriminator.get_layer("realness").output
+                self.realness = keras.Model(self.discriminator.inputs[0], realness, name="realness")
+            except ValueError:
+                self.realness = None
         # Both networks are built from their Input layers, so the GAN has all its weights now.
         self.built = True
 
@@ -149,8 +160,10 @@ class GAN(keras.Model):
     def discriminate(self, images: tf.Tensor) -> tf.Tensor:
         """Logits [N, 1] in inference mode. For a conditional model this is the label-free
         "realness" term of the projection discriminator."""
-        if self.cfg.conditional:
+        if self.cfg.conditional and self.realness is not None:
             return self.realness(images, training=False)
+        if self.cfg.conditional:
+            return self.discriminator([images, tf.zeros(tf.shape(images)[:1], tf.int32)], training=False)
         return self.discriminator(images, training=False)
 
     def step(self, images: tf.Tensor, z: tf.Tensor, labels: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
