@@ -28,7 +28,7 @@ PURE_GO := ./go/gan/... ./go/dataset/...
 # ... and these must at least build without cgo (their tests use real SavedModels, so cgo).
 PURE_GO_BUILD := ./go/http/...
 
-.PHONY: all venv data build run model fixture eval quality test test-python test-go clean
+.PHONY: all venv data build bundle run model fixture eval quality lint-docker test test-python test-go test-bundle clean
 
 all: build
 
@@ -39,6 +39,18 @@ $(VENV)/.installed: python/requirements.lock
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r python/requirements.lock
 	touch $@
 
+$(VENV)/.dev-installed: python/requirements-dev.lock $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r python/requirements-dev.lock
+	touch $@
+
+# No Docker engine runs on our machines: lint the Dockerfile (its link to the Makefile is
+# checked by python/tests/test_docker.py) and test the bundle the image ships.
+lint-docker: $(VENV)/.dev-installed
+	$(VENV)/bin/hadolint Dockerfile
+
+test-bundle: bundle
+	cd / && $(CURDIR)/$(BUNDLE)/bin/ganhost generate -model-base $(CURDIR)/$(BUNDLE)/savedmodel/gan -n 4 -out /tmp/ganhost-bundle-test.png
+
 data: data/mnist/manifest.json data/fashion/manifest.json
 
 data/mnist/manifest.json data/fashion/manifest.json &: scripts/fetch_datasets.sh python/ganhost/data.py | venv
@@ -48,6 +60,18 @@ build: bin/ganhost
 
 bin/ganhost: $(VENV)/.installed go.mod go.sum $(shell find go -name '*.go' -not -name '*_test.go')
 	$(TFENV) go build -o $@ ./go/cmd/ganhost
+
+# A relocatable tree for deployment (the Docker image copies it): bin/ganhost with an $ORIGIN
+# rpath, lib/ with the wheel's two TensorFlow libraries, the shipped SavedModels and the digits.
+BUNDLE ?= build/bundle
+bundle: $(VENV)/.installed data
+	rm -rf $(BUNDLE) && mkdir -p $(BUNDLE)/lib $(BUNDLE)/savedmodel $(BUNDLE)/data
+	TF_RPATH='$$ORIGIN/../lib' $(TFENV) go build -o $(BUNDLE)/bin/ganhost ./go/cmd/ganhost
+	cp -l $$($(TFENV) --libdir)/libtensorflow_cc.so.2 $$($(TFENV) --libdir)/libtensorflow_framework.so.2 $(BUNDLE)/lib/ 2>/dev/null \
+		|| cp $$($(TFENV) --libdir)/libtensorflow_cc.so.2 $$($(TFENV) --libdir)/libtensorflow_framework.so.2 $(BUNDLE)/lib/
+	# Only the shipped versions: locally trained ones stay out of a deployment.
+	for m in gan fashion; do [ ! -d savedmodel/$$m/1 ] || { mkdir -p $(BUNDLE)/savedmodel/$$m && cp -r savedmodel/$$m/1 $(BUNDLE)/savedmodel/$$m/; }; done
+	cp -r data/mnist $(BUNDLE)/data/
 
 # Serves the shipped model on http://127.0.0.1:8080 until Ctrl-C (unsaved training is saved then).
 run: build data
@@ -69,7 +93,7 @@ eval: venv data
 quality: venv data
 	scripts/quality.sh $(ROWS)
 
-test: test-python test-go
+test: test-python test-go lint-docker test-bundle
 
 test-python: venv data
 	$(PY) -m pytest -q python/tests

@@ -11,7 +11,9 @@
 #   scripts/tfenv.sh CMD [ARGS...]   run CMD with CGO_ENABLED, CGO_CFLAGS and CGO_LDFLAGS set
 #   scripts/tfenv.sh --print         print the export lines (eval them in a shell)
 #   scripts/tfenv.sh --libdir        print the directory holding the wheel's shared libraries
-# Environment: VENV (default .venv at the repo root), TFLINK_DIR (default build/tflink).
+# Environment: VENV (default .venv at the repo root), TFLINK_DIR (default build/tflink),
+# TF_RPATH (default the wheel's directory; `$ORIGIN/../lib` for a relocatable bundle whose
+# binary sits in bin/ beside lib/ holding the two libraries, as in the Docker image).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,7 +35,7 @@ ln -sfn "$tf_dir/libtensorflow_framework.so.2" "$link_dir/libtensorflow_framewor
 
 export CGO_ENABLED=1
 export CGO_CFLAGS="-I$tf_dir/include"
-export CGO_LDFLAGS="-L$link_dir -ltensorflow -ltensorflow_framework -Wl,-rpath,$tf_dir"
+export CGO_LDFLAGS="-L$link_dir -ltensorflow -ltensorflow_framework -Wl,-rpath,${TF_RPATH:-$tf_dir}"
 
 case "${1:-}" in
   --print)

@@ -18,6 +18,7 @@ var subcommands = []struct {
 	{"serve", "serve generation, training and versions over HTTP (TF Serving compatible)", runServe},
 	{"generate", "write a PNG grid of generated images", runGenerate},
 	{"train", "train the served model on a dataset and optionally save a new version", runTrain},
+	{"healthcheck", "exit 0 when a ganhost server answers /healthz (for container health checks)", runHealthcheck},
 }
 
 func main() {

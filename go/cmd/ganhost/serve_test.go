@@ -261,3 +261,14 @@ func TestServeSIGTERM(t *testing.T) {
 		t.Errorf("unsaved steps were not saved as version 2: %v", err)
 	}
 }
+
+func TestHealthcheck(t *testing.T) {
+	m, _ := MustMain(t, nil)
+	defer m.Close()
+	if code, out, errOut := runCLI(t, "healthcheck", "-url", "http://"+m.Addr()+"/healthz"); code != 0 || !strings.Contains(out, "ok") {
+		t.Errorf("healthcheck of a live server: exit=%d out=%q err=%q", code, out, errOut)
+	}
+	if code, _, _ := runCLI(t, "healthcheck", "-url", "http://"+m.Addr()+"/nope", "-timeout", "1s"); code != 1 {
+		t.Errorf("healthcheck of a 404: exit=%d, want 1", code)
+	}
+}
