@@ -15,6 +15,9 @@ const (
 	MaxBatchSize     = 1024
 )
 
+// MaxHistory is how many recent training steps the service remembers for loss charts.
+const MaxHistory = 10000
+
 // Image formats of GenerateRequest.
 const (
 	FormatPNG  = "png"
@@ -158,6 +161,9 @@ type Service interface {
 	SaveVersion(ctx context.Context) (VersionInfo, error)
 	// Status describes the served model, the versions on disk and the training state.
 	Status() ModelStatus
+	// History returns up to limit recorded training steps with a global step above since, oldest
+	// first (the host keeps the most recent MaxHistory).
+	History(since int64, limit int) []StepResult
 	// Signatures describes the served model's signatures, keyed by name.
 	Signatures() map[string]SignatureSpec
 	// Predict runs a signature. Errors: EINVALID for an unknown signature or input, or a shape

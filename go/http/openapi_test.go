@@ -90,6 +90,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		{name: "ok, train with body", method: "POST", target: "/train/step", body: `{"steps": 2, "batch_size": 8, "seed": 1}`, header: asJSON, wantStatus: 200},
 		{name: "ok, train with null seed", method: "POST", target: "/train/step", body: `{"seed": null}`, header: asJSON, wantStatus: 200},
 		{name: "ok, train with token", opts: withToken, method: "POST", target: "/train/step", body: `{}`, header: []string{"Content-Type", "application/json", "Authorization", "Bearer secret"}, wantStatus: 200},
+		{name: "ok, train history", method: "GET", target: "/train/history?since=0&limit=5", wantStatus: 200},
 		{name: "ok, model status", method: "GET", target: "/models/gan", wantStatus: 200},
 		{name: "ok, save version", method: "POST", target: "/models/gan/versions", wantStatus: 201},
 		{name: "ok, save version with empty object", opts: withToken, method: "POST", target: "/models/gan/versions", body: `{}`, header: []string{"Content-Type", "application/json", "Authorization", "Bearer secret"}, wantStatus: 201},
@@ -104,6 +105,7 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		{name: "ok, discriminate instances", method: "POST", target: "/v1/models/gan:predict", body: `{"signature_name": "discriminate", "instances": [` + imageRow(0.5) + `]}`, header: asJSON, wantStatus: 200},
 
 		{name: "nok, generate n=0", method: "GET", target: "/generate?n=0", wantStatus: 400, specRejects: true},
+		{name: "nok, history limit 0", method: "GET", target: "/train/history?limit=0", wantStatus: 400, specRejects: true},
 		{name: "nok, generate digit 10", opts: []func(*serverOptions){conditional}, method: "GET", target: "/generate?digit=10", wantStatus: 400, specRejects: true},
 		{name: "nok, generate digit on unconditional", method: "GET", target: "/generate?digit=3", wantStatus: 400},
 		{name: "nok, generate n above max", method: "GET", target: "/generate?n=257", wantStatus: 400, specRejects: true},

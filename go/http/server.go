@@ -75,6 +75,7 @@ func New(cfg Config) *echo.Echo {
 	e.GET("/metrics", s.metrics.handler())
 	e.GET("/generate", s.generate)
 	e.POST("/train/step", s.trainStep, auth)
+	e.GET("/train/history", s.trainHistory)
 	e.GET("/models/:name", s.modelStatus)
 	e.POST("/models/:name/versions", s.saveVersion, auth)
 	// One route per method for the TF Serving API: its ":predict" suffix does not fit echo's

@@ -582,3 +582,22 @@ func TestDigitNeedsConditionalModel(t *testing.T) {
 		t.Errorf("error=%q", body.Error)
 	}
 }
+
+func TestTrainHistory(t *testing.T) {
+	ts := MustServer(t)
+	if h := decode[map[string][]map[string]any](t, ts.do(http.MethodGet, "/train/history", ""))["steps"]; len(h) != 0 {
+		t.Fatalf("history before training=%v, want empty", h)
+	}
+	wantStatus(t, ts.do(http.MethodPost, "/train/step", `{"steps":5,"batch_size":4}`), http.StatusOK)
+	all := decode[map[string][]map[string]any](t, ts.do(http.MethodGet, "/train/history", ""))["steps"]
+	if len(all) != 5 || all[0]["step"] != 1.0 || all[4]["step"] != 5.0 {
+		t.Fatalf("history=%v, want steps 1..5", all)
+	}
+	newer := decode[map[string][]map[string]any](t, ts.do(http.MethodGet, "/train/history?since=3&limit=1", ""))["steps"]
+	if len(newer) != 1 || newer[0]["step"] != 4.0 {
+		t.Errorf("since=3&limit=1 gave %v, want step 4", newer)
+	}
+	for _, q := range []string{"since=-1", "since=x", "limit=0", "limit=10001", "foo=1"} {
+		wantStatus(t, ts.do(http.MethodGet, "/train/history?"+q, ""), http.StatusBadRequest)
+	}
+}

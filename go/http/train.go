@@ -2,6 +2,7 @@ package ganhttp
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -87,4 +88,46 @@ func (s *server) trainStep(c echo.Context) error {
 		BatchSize:       req.BatchSize,
 		Seed:            res.Seed,
 	})
+}
+
+// historyResponse is the body of GET /train/history.
+type historyResponse struct {
+	Steps []stepDTO `json:"steps"`
+}
+
+type stepDTO struct {
+	Step  int64   `json:"step"`
+	DLoss float32 `json:"d_loss"`
+	GLoss float32 `json:"g_loss"`
+}
+
+// trainHistory serves GET /train/history?since=S&limit=L: recent steps' losses, for charts that
+// poll for what is new.
+func (s *server) trainHistory(c echo.Context) error {
+	q := c.QueryParams()
+	since, limit := int64(0), 1000
+	for name, values := range q {
+		if name != "since" && name != "limit" {
+			return gan.Errorf(gan.EINVALID, "unknown query parameter %q; allowed: since, limit", name)
+		}
+		if len(values) > 1 {
+			return gan.Errorf(gan.EINVALID, "query parameter %q given %d times", name, len(values))
+		}
+	}
+	var err error
+	if v := q.Get("since"); q.Has("since") {
+		if since, err = strconv.ParseInt(v, 10, 64); err != nil || since < 0 {
+			return gan.Errorf(gan.EINVALID, "since must be a global step, an integer >= 0, got %q", v)
+		}
+	}
+	if v := q.Get("limit"); q.Has("limit") {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > gan.MaxHistory {
+			return gan.Errorf(gan.EINVALID, "limit must be an integer in 1..%d, got %q", gan.MaxHistory, v)
+		}
+	}
+	body := historyResponse{Steps: []stepDTO{}}
+	for _, r := range s.svc.History(since, limit) {
+		body.Steps = append(body.Steps, stepDTO{Step: r.Step, DLoss: r.DLoss, GLoss: r.GLoss})
+	}
+	return c.JSON(http.StatusOK, body)
 }

@@ -41,6 +41,9 @@ type Host struct {
 	trainMu  sync.Mutex // held by a training run or a save: one at a time
 	trainer  *Model     // training state; guarded by trainMu
 	progress atomic.Pointer[gan.TrainProgress]
+	historyMu sync.Mutex
+	history   []gan.StepResult // ring of the last gan.MaxHistory steps, oldest first once full
+	historyAt int              // next write position once the ring is full
 	step     atomic.Int64 // global step of the training state (0 until the first step)
 	unsaved  atomic.Int64 // steps since the last saved version
 
@@ -214,6 +217,7 @@ func (h *Host) Train(ctx context.Context, req gan.TrainRequest) (gan.TrainResult
 		dSum += float64(last.DLoss)
 		gSum += float64(last.GLoss)
 		h.step.Store(last.Step)
+		h.record(last)
 		unsaved := h.unsaved.Add(1)
 		p := gan.TrainProgress{StepsRun: res.StepsRun, Steps: req.Steps, Step: last.Step, Started: progress.Started}
 		h.progress.Store(&p)
@@ -231,6 +235,32 @@ func (h *Host) Train(ctx context.Context, req gan.TrainRequest) (gan.TrainResult
 	}
 	res.Version = h.ServedVersion()
 	return res, nil
+}
+
+// record remembers a step for History.
+func (h *Host) record(r gan.StepResult) {
+	h.historyMu.Lock()
+	defer h.historyMu.Unlock()
+	if len(h.history) < gan.MaxHistory {
+		h.history = append(h.history, r)
+		return
+	}
+	h.history[h.historyAt] = r
+	h.historyAt = (h.historyAt + 1) % gan.MaxHistory
+}
+
+// History implements gan.Service.
+func (h *Host) History(since int64, limit int) []gan.StepResult {
+	h.historyMu.Lock()
+	defer h.historyMu.Unlock()
+	out := []gan.StepResult{}
+	for i := range h.history {
+		r := h.history[(h.historyAt+i)%len(h.history)]
+		if r.Step > since && len(out) < limit {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // labelsFor passes the batch's labels to a conditional trainer and nil to an unconditional one.
