@@ -16,7 +16,7 @@ export GANHOST_PYTHON := $(CURDIR)/$(PY)
 
 # The shipped default model (savedmodel/gan/1); see savedmodel/README.md.
 DATASET     ?= mnist
-MODEL_CONFIG ?= default
+MODEL_CONFIG ?= $(if $(filter fashion,$(DATASET)),default,cond-mlp)
 # MNIST digits ship as savedmodel/gan, Fashion-MNIST as savedmodel/fashion.
 MODEL_OUT   ?= savedmodel/$(if $(filter fashion,$(DATASET)),fashion,gan)/1
 MODEL_STEPS ?= 15000
