@@ -28,7 +28,7 @@ PURE_GO := ./go/gan/... ./go/dataset/...
 # ... and these must at least build without cgo (their tests use real SavedModels, so cgo).
 PURE_GO_BUILD := ./go/http/...
 
-.PHONY: all venv data build bundle run model fixture eval quality lint-docker test test-python test-go test-bundle clean
+.PHONY: all venv data build bundle run model fixture export-user eval quality lint-docker test test-python test-go test-bundle clean
 
 all: build
 
@@ -39,8 +39,9 @@ $(VENV)/.installed: python/requirements.lock
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r python/requirements.lock
 	touch $@
 
-$(VENV)/.dev-installed: python/requirements-dev.lock $(VENV)/.installed
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r python/requirements-dev.lock
+# Tools for tests only (hadolint, the notebook kernel), kept out of the image's venv.
+$(VENV)/.dev-installed: python/requirements-dev.lock python/requirements-notebook.lock $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r python/requirements-dev.lock -r python/requirements-notebook.lock
 	touch $@
 
 # No Docker engine runs on our machines: lint the Dockerfile (its link to the Makefile is
@@ -84,6 +85,10 @@ model: venv data
 fixture: venv
 	$(PY) -m ganhost fixture
 
+# Your own networks: make export-user GEN=gen.keras DISC=disc.keras BASE=savedmodel/mymodel
+export-user: venv
+	$(PY) scripts/export_savedmodel.py --generator $(GEN) --discriminator $(DISC) --base $(BASE)
+
 # Scores the shipped default (floor and ceiling rows included) into docs/eval.{md,json}.
 eval: venv data
 	$(PY) -m ganhost eval --model default=savedmodel/gan/1 --dataset mnist \
@@ -95,7 +100,8 @@ quality: venv data
 
 test: test-python test-go lint-docker test-bundle
 
-test-python: venv data
+# build: the Go round-trip tests (export -> ganhost generate/train) run instead of skipping.
+test-python: venv data build $(VENV)/.dev-installed
 	$(PY) -m pytest -q python/tests
 
 test-go: venv data

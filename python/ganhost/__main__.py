@@ -11,6 +11,7 @@ import platform
 import shlex
 import sys
 
+from ganhost import export_tools  # no TensorFlow import either
 from ganhost.config import PRESETS  # no TensorFlow import: `data` stays fast
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -108,6 +109,10 @@ def cmd_eval(args) -> None:
     print(f"wrote {args.out}/{args.stem}.md and .json")
 
 
+def cmd_export_user(args) -> None:
+    sys.exit(export_tools.run(args, command="python -m ganhost " + shlex.join(sys.argv[1:])))
+
+
 def fixture_sources() -> dict[str, str]:
     pkg = pathlib.Path(__file__).resolve().parent
     return {name: hashlib.sha256((pkg / name).read_bytes()).hexdigest() for name in FIXTURE_SOURCES}
@@ -162,6 +167,13 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "export-user",
+        help="export your trained generator and discriminator (.keras files) as the next version of a model base path",
+    )
+    export_tools.add_arguments(p)
+    p.set_defaults(func=cmd_export_user)
 
     p = sub.add_parser("eval", help="score models with classifier FID, precision/recall, coverage")
     p.add_argument("--model", action="append", default=[], help="NAME=PATH of a SavedModel version (repeatable)")
