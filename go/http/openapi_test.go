@@ -23,6 +23,10 @@ const specPath = "../../api/openapi.yaml"
 func init() {
 	// /generate answers image/png; kin-openapi decodes only the common types by itself.
 	openapi3filter.RegisterBodyDecoder("image/png", openapi3filter.FileBodyDecoder)
+	// The browser page and its assets (web.go) are text.
+	for _, t := range []string{"text/html", "text/javascript", "text/css"} {
+		openapi3filter.RegisterBodyDecoder(t, openapi3filter.PlainBodyDecoder)
+	}
 }
 
 // mustSpec loads and validates the OpenAPI document.
@@ -78,6 +82,9 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		specRejects bool
 	}{
 		{name: "ok, healthz", method: "GET", target: "/healthz", wantStatus: 200},
+		{name: "ok, page", method: "GET", target: "/", wantStatus: 200},
+		{name: "ok, page script", method: "GET", target: "/web/app.js", wantStatus: 200},
+		{name: "ok, page style", method: "GET", target: "/web/style.css", wantStatus: 200},
 		{name: "ok, readyz", method: "GET", target: "/readyz", wantStatus: 200},
 		{name: "ok, metrics", method: "GET", target: "/metrics", wantStatus: 200},
 		{name: "ok, generate with defaults", method: "GET", target: "/generate", wantStatus: 200},

@@ -82,6 +82,7 @@ func New(cfg Config) *echo.Echo {
 	// router (escaped colons collide), so tfserving.go parses the rest of the path itself.
 	e.GET("/v1/models/*", s.tfServingGet)
 	e.POST("/v1/models/*", s.tfServingPost)
+	s.registerWeb(e) // GET /: the browser page (web.go), and its script and style under /web/
 	return e
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"math"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +19,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Int64("seed", 1, "noise seed; the same seed and model version give the same images")
 	scale := fs.Int("scale", 1, fmt.Sprintf("pixel scale factor, 1..%d", gan.MaxScale))
 	out := fs.String("out", "grid.png", "output PNG file, or - for standard output")
+	asJSON := fs.Bool("json", false, "print a JSON summary (model version, seed, n, size, per-image mean intensity) instead of the text line")
 	digit := fs.Int("digit", -1, "digit 0..9 to generate (conditional models only); -1: digits drawn from -seed")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -65,7 +68,45 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	b := grid.Bounds()
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(generateSummary{
+			Out: *out, ModelBase: *base, ModelVersion: version, Seed: *seed, N: *n,
+			Width: b.Dx(), Height: b.Dy(), Digit: digitOrNil(*digit), MeanIntensity: meanIntensities(images, *n),
+		})
+	}
 	fmt.Fprintf(stdout, "wrote %s: %d images, %dx%d pixels, model %s version %d, seed %d\n",
 		*out, *n, b.Dx(), b.Dy(), *base, version, *seed)
 	return nil
+}
+
+// generateSummary is `ganhost generate -json`'s output.
+type generateSummary struct {
+	Out           string    `json:"out"`
+	ModelBase     string    `json:"model_base"`
+	ModelVersion  int64     `json:"model_version"`
+	Seed          int64     `json:"seed"`
+	N             int       `json:"n"`
+	Digit         *int      `json:"digit"`
+	Width         int       `json:"width"`
+	Height        int       `json:"height"`
+	MeanIntensity []float64 `json:"mean_intensity"` // per image, 0 (black) .. 1 (white): a quick sanity check
+}
+
+func digitOrNil(d int) *int {
+	if d < 0 {
+		return nil
+	}
+	return &d
+}
+
+func meanIntensities(images []float32, n int) []float64 {
+	out := make([]float64, n)
+	for i := range n {
+		var sum float64
+		for _, v := range images[i*gan.ImagePixels : (i+1)*gan.ImagePixels] {
+			sum += (float64(v) + 1) / 2
+		}
+		out[i] = math.Round(sum/gan.ImagePixels*1000) / 1000
+	}
+	return out
 }

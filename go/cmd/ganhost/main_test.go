@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -95,11 +96,42 @@ func TestTrainSaveServesNewVersion(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
 	}
+	// The progress bar goes to stderr, with the count and running losses.
+	for _, want := range []string{"20/20", "d_loss", "steps/s"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("progress bar lacks %q:\n%s", want, stderr)
+		}
+	}
 	if _, err := os.Stat(filepath.Join(base, "2", "saved_model.pb")); err != nil {
 		t.Fatalf("version 2 not written: %v", err)
 	}
 	if after := generatePNG(t, base); after == before {
 		t.Error("version 2 generates the same grid as version 1")
+	}
+}
+
+func TestGenerateJSONSummary(t *testing.T) {
+	base := MustFixtureBase(t)
+	code, stdout, stderr := runCLI(t, "generate", "-model-base", base, "-n", "3", "-seed", "9", "-out", filepath.Join(t.TempDir(), "g.png"), "-json")
+	if code != 0 {
+		t.Fatalf("exit=%d: %s", code, stderr)
+	}
+	var s struct {
+		ModelVersion  int64     `json:"model_version"`
+		Seed          int64     `json:"seed"`
+		N, Width      int
+		MeanIntensity []float64 `json:"mean_intensity"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout)
+	}
+	if s.ModelVersion != 1 || s.Seed != 9 || s.N != 3 || s.Width != 56 || len(s.MeanIntensity) != 3 {
+		t.Errorf("summary=%+v", s)
+	}
+	for _, m := range s.MeanIntensity {
+		if m < 0 || m > 1 {
+			t.Errorf("mean intensity %v out of 0..1", m)
+		}
 	}
 }
 

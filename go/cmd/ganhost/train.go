@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
+
 	"github.com/ganhost/ganhost/go/dataset"
 	"github.com/ganhost/ganhost/go/gan"
 	"github.com/ganhost/ganhost/go/tfmodel"
@@ -18,7 +20,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	steps := fs.Int("steps", 100, "training steps, 1..1000000")
 	batch := fs.Int("batch", 64, "batch size, 1..1024")
 	seed := fs.Int64("seed", 0, "seed for batch order and noise; 0 picks one at random (it is printed)")
-	logEvery := fs.Int("log-every", 10, "print losses every N steps (0: only the summary)")
+	logEvery := fs.Int("log-every", 0, "also print a line of losses every N steps (0: only the progress bar and the summary)")
+	progress := fs.Bool("progress", true, "show a progress bar with ETA and running losses on stderr")
 	save := fs.Bool("save", false, "save the trained state as the next version under -model-base")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -45,6 +48,18 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "training %s version %d on %s (%d images): %d steps, batch %d, seed %d\n",
 		*base, version, *data, ds.Len(), *steps, *batch, *seed)
 
+	bar := progressbar.NewOptions(*steps,
+		progressbar.OptionSetWriter(stderr),
+		progressbar.OptionSetVisibility(*progress),
+		progressbar.OptionSetDescription("training"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("steps"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(stderr) }),
+	)
 	sampler := dataset.NewSampler(ds, uint64(*seed))
 	noise := gan.NewNoiseSource(*seed)
 	var images, z []float32
@@ -64,6 +79,8 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		}
 		dSum += float64(last.DLoss)
 		gSum += float64(last.GLoss)
+		bar.Describe(fmt.Sprintf("step %d  d_loss %.3f  g_loss %.3f", last.Step, dSum/float64(i), gSum/float64(i)))
+		_ = bar.Add(1)
 		if *logEvery > 0 && i%*logEvery == 0 {
 			fmt.Fprintf(stdout, "step %7d  d_loss %.4f  g_loss %.4f\n", last.Step, last.DLoss, last.GLoss)
 		}
