@@ -24,6 +24,12 @@ type HostConfig struct {
 	MaxN            int              // largest batch for generation and predict
 	MaxConcurrent   int              // generation/predict calls running at once; more get EUNAVAILABLE
 	Batch           BatchConfig      // coalescing of concurrent generation requests
+	// Replica makes a read-only host: no training and no version writes (a single trainer
+	// instance writes versions to the shared base path), and no training session is loaded.
+	Replica bool
+	// PollVersions, when > 0, checks the base path this often and serves a newer complete
+	// version as soon as one appears (TF Serving's "serve latest" policy), without a restart.
+	PollVersions time.Duration
 	Logger          *slog.Logger
 }
 
@@ -84,10 +90,12 @@ func OpenHost(cfg HostConfig) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	trainer, err := Open(VersionDir(cfg.Base, version))
-	if err != nil {
-		serving.Close()
-		return nil, err
+	var trainer *Model
+	if !cfg.Replica {
+		if trainer, err = Open(VersionDir(cfg.Base, version)); err != nil {
+			serving.Close()
+			return nil, err
+		}
 	}
 	h := &Host{
 		cfg:     cfg,
@@ -102,7 +110,45 @@ func OpenHost(cfg HostConfig) (*Host, error) {
 		h.stopBatches = make(chan struct{})
 		go h.runBatches(h.stopBatches)
 	}
+	if cfg.PollVersions > 0 {
+		go h.followVersions(cfg.PollVersions)
+	}
 	return h, nil
+}
+
+// followVersions serves each newer complete version that appears under the base path.
+func (h *Host) followVersions(every time.Duration) {
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	failed := map[int64]bool{} // versions that would not load: reported once, not retried
+	for {
+		select {
+		case <-h.closing.Done():
+			return
+		case <-ticker.C:
+		}
+		versions, err := Versions(h.cfg.Base)
+		if err != nil || len(versions) == 0 {
+			continue
+		}
+		newest := versions[len(versions)-1]
+		if newest <= h.ServedVersion() || failed[newest] {
+			continue
+		}
+		m, err := Open(VersionDir(h.cfg.Base, newest))
+		if err != nil {
+			failed[newest] = true
+			h.log.Error("new version does not load; still serving the previous one", "version", newest, "served", h.ServedVersion(), "err", err)
+			continue
+		}
+		h.swap(&servedModel{model: m, version: newest})
+		h.log.Info("serving new version found in the base path", "version", newest)
+	}
+}
+
+// errReplica answers training and version writes on a read-only replica.
+func (h *Host) errReplica() error {
+	return gan.Errorf(gan.EUNAVAILABLE, "this server is a read-only replica: train and save versions on the trainer instance; new versions appear here automatically")
 }
 
 // acquire returns the served model with a reference the caller must release.
@@ -174,6 +220,9 @@ func (h *Host) Generate(ctx context.Context, req gan.GenerateRequest) (gan.Image
 func (h *Host) Train(ctx context.Context, req gan.TrainRequest) (gan.TrainResult, error) {
 	if err := req.Validate(); err != nil {
 		return gan.TrainResult{}, err
+	}
+	if h.cfg.Replica {
+		return gan.TrainResult{}, h.errReplica()
 	}
 	if h.cfg.Dataset == nil {
 		return gan.TrainResult{}, gan.Errorf(gan.EUNAVAILABLE, "training is unavailable: the server has no dataset (start it with -data)")
@@ -307,6 +356,9 @@ func (h *Host) conflict() error {
 
 // SaveVersion implements gan.Service.
 func (h *Host) SaveVersion(ctx context.Context) (gan.VersionInfo, error) {
+	if h.cfg.Replica {
+		return gan.VersionInfo{}, h.errReplica()
+	}
 	if !h.trainMu.TryLock() {
 		return gan.VersionInfo{}, h.conflict()
 	}
@@ -430,7 +482,9 @@ func (h *Host) Close() error {
 			h.log.Info("saved unsaved training steps on shutdown", "steps", n, "version", info.Version)
 		}
 	}
-	_ = h.trainer.Close()
+	if h.trainer != nil {
+		_ = h.trainer.Close()
+	}
 	s := h.acquire()
 	s.refs.Done()
 	s.refs.Wait()

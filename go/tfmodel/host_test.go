@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ganhost/ganhost/go/dataset"
 	"github.com/ganhost/ganhost/go/gan"
 	"github.com/ganhost/ganhost/go/tfmodel"
 )
@@ -130,4 +131,79 @@ func TestBatchingDigitOnUnconditionalFailsAlone(t *testing.T) {
 		}
 	}
 	_ = fmt.Sprint()
+}
+
+// A replica follows the versions a trainer writes to the shared base path, without restarting,
+// and skips a version that does not load.
+func TestReplicaFollowsTrainer(t *testing.T) {
+	base := t.TempDir()
+	if err := os.CopyFS(filepath.Join(base, "1"), os.DirFS(fixtureDir)); err != nil {
+		t.Fatal(err)
+	}
+	trainer, err := tfmodel.OpenHost(tfmodel.HostConfig{Name: "gan", Base: base, Dataset: mustTinyDataset(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trainer.Close()
+	replica, err := tfmodel.OpenHost(tfmodel.HostConfig{Name: "gan", Base: base, Replica: true, PollVersions: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica.Close()
+
+	ctx := context.Background()
+	if _, err := replica.Train(ctx, gan.TrainRequest{Steps: 1, BatchSize: 4}); gan.ErrorCode(err) != gan.EUNAVAILABLE {
+		t.Errorf("replica Train: err=%v, want %s", err, gan.EUNAVAILABLE)
+	}
+	if _, err := replica.SaveVersion(ctx); gan.ErrorCode(err) != gan.EUNAVAILABLE {
+		t.Errorf("replica SaveVersion: err=%v, want %s", err, gan.EUNAVAILABLE)
+	}
+	if _, err := trainer.Train(ctx, gan.TrainRequest{Steps: 3, BatchSize: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := trainer.SaveVersion(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitForVersion(t, replica, 2)
+	req := gan.GenerateRequest{N: 3, Seed: 4, Scale: 1, Format: gan.FormatPNG}
+	want, _ := trainer.Generate(ctx, req)
+	got, err := replica.Generate(ctx, req)
+	if err != nil || got.Version != 2 || !equalBits(got.Pixels, want.Pixels) {
+		t.Errorf("replica generate: version %d, err %v, same images %v; want version 2 and the trainer's images", got.Version, err, err == nil && equalBits(got.Pixels, want.Pixels))
+	}
+
+	// A newer version that is complete but broken is skipped; the replica keeps serving 2.
+	broken := filepath.Join(base, "3")
+	if err := os.MkdirAll(filepath.Join(broken, "variables"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(broken, "saved_model.pb"), []byte("not a proto"), 0o644)
+	os.WriteFile(filepath.Join(broken, "variables", "variables.index"), nil, 0o644)
+	time.Sleep(200 * time.Millisecond)
+	if v := replica.ServedVersion(); v != 2 {
+		t.Errorf("served version=%d after a broken version 3 appeared, want 2", v)
+	}
+}
+
+func waitForVersion(t *testing.T, h *tfmodel.Host, v int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for h.ServedVersion() != v {
+		if time.Now().After(deadline) {
+			t.Fatalf("served version=%d after 10s, want %d", h.ServedVersion(), v)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// mustTinyDataset is 16 synthetic images with labels, enough for batch-4 training steps.
+func mustTinyDataset(t *testing.T) *dataset.Dataset {
+	ds := &dataset.Dataset{Images: make([]uint8, 16*gan.ImagePixels), Labels: make([]uint8, 16)}
+	for i := range ds.Images {
+		ds.Images[i] = uint8(i * 7)
+	}
+	for i := range ds.Labels {
+		ds.Labels[i] = uint8(i % 10)
+	}
+	return ds
 }

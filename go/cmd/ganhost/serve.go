@@ -35,6 +35,8 @@ type ServeConfig struct {
 	BatchMaxSize    int
 	BatchTimeout    time.Duration
 	Insecure        bool
+	Replica         bool
+	PollVersions    time.Duration
 	DebugAddr       string // loopback address for net/http/pprof; "" = off
 	Token           string // from GANHOST_TOKEN only: flags show up in process listings
 }
@@ -83,6 +85,8 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	fs.IntVar(&c.BatchMaxSize, "batch-max-size", envInt("GANHOST_BATCH_MAX_SIZE", 256), "most images coalesced into one TensorFlow run from concurrent /generate and :predict requests; 0 disables batching (GANHOST_BATCH_MAX_SIZE)")
 	batchTimeout := fs.String("batch-timeout", envStr("GANHOST_BATCH_TIMEOUT", "0s"), "how long a request waits for others to batch with; 0 batches only what is already queued (GANHOST_BATCH_TIMEOUT)")
 	maxBody := fs.Int("max-body", envInt("GANHOST_MAX_BODY", ganhttp.DefaultMaxBodyBytes), "request body limit in bytes (GANHOST_MAX_BODY)")
+	fs.BoolVar(&c.Replica, "replica", getenv("GANHOST_REPLICA") == "1", "read-only replica: no training or version writes; follows new versions in the base path (GANHOST_REPLICA=1)")
+	pollVersions := fs.String("poll-versions", envStr("GANHOST_POLL_VERSIONS", ""), "check the base path this often and serve newer versions without a restart (default 5s with -replica, else off) (GANHOST_POLL_VERSIONS)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", envStr("GANHOST_DEBUG_ADDR", ""), "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060 (GANHOST_DEBUG_ADDR)")
 	fs.BoolVar(&c.Insecure, "insecure", getenv("GANHOST_INSECURE") == "1", "allow a non-loopback address without GANHOST_TOKEN (GANHOST_INSECURE=1)")
 	if err != nil {
@@ -92,6 +96,14 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 		return err
 	}
 	c.MaxBodyBytes = int64(*maxBody)
+	switch {
+	case *pollVersions != "":
+		if c.PollVersions, err = time.ParseDuration(*pollVersions); err != nil || c.PollVersions < 0 {
+			return usageError{fmt.Sprintf("-poll-versions must be a duration such as 5s, got %q", *pollVersions)}
+		}
+	case c.Replica:
+		c.PollVersions = 5 * time.Second
+	}
 	if c.BatchTimeout, err = time.ParseDuration(*batchTimeout); err != nil || c.BatchTimeout < 0 || c.BatchTimeout > time.Second {
 		return usageError{fmt.Sprintf("-batch-timeout must be a duration in 0s..1s, got %q", *batchTimeout)}
 	}
@@ -144,7 +156,10 @@ func (m *Main) Run() error {
 		MaxN: c.MaxN, MaxConcurrent: c.MaxConcurrent, Logger: m.Logger,
 		Batch: tfmodel.BatchConfig{MaxRows: c.BatchMaxSize, Timeout: c.BatchTimeout},
 	}
-	if ds, err := dataset.Load(c.Data); err != nil {
+	hostCfg.Replica, hostCfg.PollVersions = c.Replica, c.PollVersions
+	if c.Replica {
+		m.Logger.Info("read-only replica: training and version writes are disabled", "poll_versions", c.PollVersions.String())
+	} else if ds, err := dataset.Load(c.Data); err != nil {
 		m.Logger.Warn("training disabled: cannot load the dataset", "data", c.Data, "err", err)
 	} else {
 		hostCfg.Dataset, hostCfg.DatasetName = ds, c.Data

@@ -174,6 +174,8 @@ func TestServeFlags(t *testing.T) {
 		{"nok, negative checkpoint", []string{"-checkpoint-every", "-1"}, nil, "-checkpoint-every must be 0 or more"},
 		{"nok, public debug address", []string{"-debug-addr", "0.0.0.0:6060"}, nil, "-debug-addr must be a loopback address"},
 		{"ok, loopback debug address", []string{"-debug-addr", "127.0.0.1:6060"}, nil, ""},
+		{"ok, replica", []string{"-replica"}, nil, ""},
+		{"nok, bad poll interval", []string{"-poll-versions", "often"}, nil, "-poll-versions must be a duration"},
 		{"ok, batching off", []string{"-batch-max-size", "0"}, nil, ""},
 		{"ok, batch timeout", []string{"-batch-timeout", "2ms"}, nil, ""},
 		{"nok, batch timeout text", []string{"-batch-timeout", "soon"}, nil, "-batch-timeout must be a duration"},
@@ -270,5 +272,44 @@ func TestHealthcheck(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "healthcheck", "-url", "http://"+m.Addr()+"/nope", "-timeout", "1s"); code != 1 {
 		t.Errorf("healthcheck of a 404: exit=%d, want 1", code)
+	}
+}
+
+// Two host processes' worth of wiring sharing one model base path: the trainer writes versions,
+// the replica serves each new one without a restart.
+func TestReplicaFollowsTrainerOverHTTP(t *testing.T) {
+	trainer, base := MustMain(t, nil)
+	defer trainer.Close()
+	replica := &Main{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	if err := replica.ParseFlags([]string{"-addr", "127.0.0.1:0", "-model-base", base, "-model-name", "gan", "-replica", "-poll-versions", "50ms"}, func(string) string { return "" }, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := replica.Run(); err != nil {
+		t.Fatal(err)
+	}
+	defer replica.Close()
+	tURL, rURL := "http://"+trainer.Addr(), "http://"+replica.Addr()
+
+	if resp, _ := httpDo(t, "POST", rURL+"/train/step", `{"steps":1}`); resp.StatusCode != 503 {
+		t.Errorf("train on the replica: status=%d, want 503", resp.StatusCode)
+	}
+	httpDo(t, "POST", tURL+"/train/step", `{"steps":3,"batch_size":8}`)
+	if resp, body := httpDo(t, "POST", tURL+"/models/gan/versions", ""); resp.StatusCode != 201 {
+		t.Fatalf("save on the trainer: %d %s", resp.StatusCode, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, body := httpDo(t, "GET", rURL+"/generate?n=2&seed=3", "")
+		if resp.Header.Get("X-Model-Version") == "2" {
+			_, want := httpDo(t, "GET", tURL+"/generate?n=2&seed=3", "")
+			if !bytes.Equal(body, want) {
+				t.Error("replica and trainer serve different images for version 2")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica still serves version %s 10s after the save", resp.Header.Get("X-Model-Version"))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -146,7 +146,7 @@ function renderStatus(st) {
   const prev = state.status;
   state.status = st;
   $('model-info').textContent =
-    `model ${st.name} (${st.kind}) · serving version ${st.served_version} · step ${st.step} · dataset ${st.dataset || 'none (training off)'}`;
+    `model ${st.name} (${st.kind}) · serving version ${st.served_version} · step ${st.step || '?'} · dataset ${st.dataset || 'none (training off)'}`;
   $('digit-field').hidden = st.kind !== 'conditional';
 
   const list = $('version-list');
