@@ -28,7 +28,7 @@ PURE_GO := ./go/gan/... ./go/dataset/...
 # ... and these must at least build without cgo (their tests use real SavedModels, so cgo).
 PURE_GO_BUILD := ./go/http/...
 
-.PHONY: all venv data build bundle run model fixture export-user eval quality lint-docker test test-python test-go test-bundle clean
+.PHONY: test-e2e fuzz-short all venv data build bundle run model fixture export-user eval quality lint-docker test test-python test-go test-bundle clean
 
 all: build
 
@@ -59,7 +59,7 @@ data/mnist/manifest.json data/fashion/manifest.json &: scripts/fetch_datasets.sh
 
 build: bin/ganhost
 
-bin/ganhost: $(VENV)/.installed go.mod go.sum $(shell find go -name '*.go' -not -name '*_test.go')
+bin/ganhost: $(VENV)/.installed go.mod go.sum $(shell find go -name '*.go' -not -name '*_test.go') $(wildcard go/http/web/*)
 	$(TFENV) go build -o $@ ./go/cmd/ganhost
 
 # A relocatable tree for deployment (the Docker image copies it): bin/ganhost with an $ORIGIN
@@ -98,7 +98,7 @@ eval: venv data
 quality: venv data
 	scripts/quality.sh $(ROWS)
 
-test: test-python test-go lint-docker test-bundle
+test: test-python test-go fuzz-short lint-docker test-bundle test-e2e
 
 # build: the Go round-trip tests (export -> ganhost generate/train) run instead of skipping.
 test-python: venv data build $(VENV)/.dev-installed
@@ -111,5 +111,18 @@ test-go: venv data
 	$(TFENV) go vet ./...
 	$(TFENV) go test -race ./...
 
+# Every fuzz target for a short bounded time (longer: make fuzz-short FUZZ_TIME=10m).
+FUZZ_TIME ?= 5s
+fuzz-short: $(VENV)/.installed
+	for t in FuzzGenerateQuery FuzzTrainBody FuzzPredictBody FuzzTFServingPath; do \
+		$(TFENV) go test -run='^$$' -fuzz=$$t -fuzztime=$(FUZZ_TIME) ./go/http || exit 1; done
+	CGO_ENABLED=0 go test -run='^$$' -fuzz=FuzzReadIDX -fuzztime=$(FUZZ_TIME) ./go/dataset
+
+# Browser test of the page (GET /): a real server and headless Debian chromium driven by
+# playwright-core; installs chromium (apt) and e2e/node_modules (npm ci) when missing and
+# writes docs/screenshot.png.
+test-e2e: build data
+	e2e/run.sh
+
 clean:
-	rm -rf bin build grid.png
+	rm -rf bin build grid.png e2e/node_modules

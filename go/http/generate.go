@@ -39,6 +39,8 @@ func (s *server) generate(c echo.Context) error {
 	s.metrics.images.Add(float64(images.N))
 
 	h := c.Response().Header()
+	// The same URL gives new images once a new version is served: caches must revalidate.
+	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Seed", strconv.FormatInt(images.Seed, 10))
 	h.Set("X-Model-Version", strconv.FormatInt(images.Version, 10))
 	if req.Format == gan.FormatJSON {

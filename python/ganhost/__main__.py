@@ -103,7 +103,9 @@ def cmd_eval(args) -> None:
             sys.exit(f"--model wants NAME=PATH, got {spec!r}")
         models.append((name, path))
     dataset = resolve_dataset(args.dataset, args.data_dir)
-    rows = evaluate(models, dataset, args.classifier, args.out, samples=args.samples, seed=args.seed, untrained=args.untrained)
+    rows = evaluate(
+        models, dataset, args.classifier, args.out, samples=args.samples, seed=args.seed, untrained=args.untrained, grid_prefix=args.stem
+    )
     command = "python -m ganhost " + shlex.join(sys.argv[1:]) if args.command_line is None else args.command_line
     write_results(rows, args.out, args.stem, args.default, command, args.classifier)
     print(f"wrote {args.out}/{args.stem}.md and .json")

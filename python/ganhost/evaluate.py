@@ -121,8 +121,10 @@ def evaluate(
     seed: int = 0,
     untrained: str = "default",
     log=print,
+    grid_prefix: str = "quality",
 ) -> list[Row]:
-    """Score each (name, SavedModel path) plus the floor and ceiling rows; write the grids."""
+    """Score each (name, SavedModel path) plus the floor and ceiling rows; write the grids as
+    ``<grid_prefix>_<row>.png`` in out_dir."""
     clf = Classifier(classifier)
     train_images, _ = load_dataset(dataset, "train")
     test_images, _ = load_dataset(dataset, "test")
@@ -134,7 +136,7 @@ def evaluate(
         r = Row(name=name, description=description, samples=len(images), budget=budget, **score(clf, real_feats, images))
         if gen is not None and gen.conditional:
             r.cond_accuracy = conditional_accuracy(clf, gen, samples // NUM_CLASSES, seed + 1)
-        r.grid = f"quality_{name}.png"
+        r.grid = f"{grid_prefix}_{name}.png"
         write_png(Path(out_dir) / r.grid, grid(to_uint8(images[:100]), 10), scale=2)
         r.seconds = time.perf_counter() - start
         log(f"{name}: FID {r.fid:.2f}  P {r.precision:.3f}  R {r.recall:.3f}  shares {r.min_share:.3f}..{r.max_share:.3f}"
