@@ -117,6 +117,9 @@ type ModelStatus struct {
 	Training      *TrainProgress
 	Dataset       string // what training samples from; "" when training is unavailable
 	Conditional   bool   // the served model takes class labels (GenerateRequest.Digit)
+	// BadVersions are complete versions on disk that failed to load, with why; an older
+	// version is served instead.
+	BadVersions map[int64]string
 }
 
 // Tensor is a dense array of numbers, row-major. Integer inputs (labels) travel as float32 too

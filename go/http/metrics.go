@@ -53,6 +53,9 @@ func newMetrics(reg *prometheus.Registry, svc gan.Service) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ganhost_unsaved_steps", Help: "Training steps not yet saved as a version.",
 		}, func() float64 { return float64(svc.Status().UnsavedSteps) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ganhost_bad_versions", Help: "Complete model versions on disk that failed to load (an older one is served).",
+		}, func() float64 { return float64(len(svc.Status().BadVersions)) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

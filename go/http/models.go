@@ -2,6 +2,7 @@ package ganhttp
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -81,6 +82,15 @@ func (s *server) saveVersion(c echo.Context) error {
 	return c.JSON(http.StatusCreated, saveVersionResponse{Version: info.Version, Path: info.Path, Step: info.Step})
 }
 
+// readyResponse is the body of GET /readyz. bad_versions lists newer versions that failed to
+// load (an older one is served): ready, but an operator should look.
+type readyResponse struct {
+	Status      string            `json:"status"`
+	Model       string            `json:"model"`
+	Version     int64             `json:"version"`
+	BadVersions map[string]string `json:"bad_versions"`
+}
+
 // healthz serves GET /healthz: the process is alive.
 func (s *server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
@@ -92,5 +102,9 @@ func (s *server) readyz(c echo.Context) error {
 	if st.ServedVersion < 1 {
 		return gan.Errorf(gan.EUNAVAILABLE, "no model version is loaded")
 	}
-	return c.JSON(http.StatusOK, map[string]any{"status": "ready", "model": st.Name, "version": st.ServedVersion})
+	body := readyResponse{Status: "ready", Model: st.Name, Version: st.ServedVersion, BadVersions: map[string]string{}}
+	for v, why := range st.BadVersions {
+		body.BadVersions[strconv.FormatInt(v, 10)] = why
+	}
+	return c.JSON(http.StatusOK, body)
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"image/png"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -599,5 +601,30 @@ func TestTrainHistory(t *testing.T) {
 	}
 	for _, q := range []string{"since=-1", "since=x", "limit=0", "limit=10001", "foo=1"} {
 		wantStatus(t, ts.do(http.MethodGet, "/train/history?"+q, ""), http.StatusBadRequest)
+	}
+}
+
+func TestReadyzReportsBadVersions(t *testing.T) {
+	ts := MustServer(t, func(o *serverOptions) {
+		// A complete-looking version 2 whose graph is garbage: version 1 is served instead.
+		broken := filepath.Join(o.host.Base, "2")
+		os.MkdirAll(filepath.Join(broken, "variables"), 0o755)
+		os.WriteFile(filepath.Join(broken, "saved_model.pb"), []byte("garbage"), 0o644)
+		os.WriteFile(filepath.Join(broken, "variables", "variables.index"), nil, 0o644)
+	})
+	rec := ts.do(http.MethodGet, "/readyz", "")
+	wantStatus(t, rec, http.StatusOK)
+	body := decode[struct {
+		Version     int64             `json:"version"`
+		BadVersions map[string]string `json:"bad_versions"`
+	}](t, rec)
+	if body.Version != 1 || !strings.Contains(body.BadVersions["2"], "not a SavedModel") {
+		t.Errorf("readyz=%+v, want version 1 served and version 2 reported", body)
+	}
+	if !strings.Contains(ts.do(http.MethodGet, "/metrics", "").Body.String(), "ganhost_bad_versions 1") {
+		t.Error("metrics lack ganhost_bad_versions 1")
+	}
+	if !strings.Contains(ts.logs.String(), "model version does not load") {
+		t.Error("the bad version is not logged")
 	}
 }

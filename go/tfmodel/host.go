@@ -55,6 +55,9 @@ type Host struct {
 
 	slots chan struct{} // generation/predict concurrency cap
 
+	badMu sync.Mutex
+	bad   map[int64]error // versions that failed to load (start-up or following); reported in Status
+
 	queue       chan *genJob // generation requests waiting for a batch; nil when batching is off
 	stopBatches chan struct{}
 	batches     atomic.Int64
@@ -86,9 +89,12 @@ func OpenHost(cfg HostConfig) (*Host, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	serving, version, err := OpenLatest(cfg.Base)
+	serving, version, bad, err := OpenNewestLoadable(cfg.Base)
 	if err != nil {
 		return nil, err
+	}
+	for v, verr := range bad {
+		cfg.Logger.Error("model version does not load; serving an older one", "version", v, "served", version, "err", verr)
 	}
 	var trainer *Model
 	if !cfg.Replica {
@@ -99,6 +105,7 @@ func OpenHost(cfg HostConfig) (*Host, error) {
 	}
 	h := &Host{
 		cfg:     cfg,
+		bad:     bad,
 		log:     cfg.Logger,
 		served:  &servedModel{model: serving, version: version},
 		trainer: trainer,
@@ -138,6 +145,9 @@ func (h *Host) followVersions(every time.Duration) {
 		m, err := Open(VersionDir(h.cfg.Base, newest))
 		if err != nil {
 			failed[newest] = true
+			h.badMu.Lock()
+			h.bad[newest] = err
+			h.badMu.Unlock()
 			h.log.Error("new version does not load; still serving the previous one", "version", newest, "served", h.ServedVersion(), "err", err)
 			continue
 		}
@@ -409,6 +419,14 @@ func (h *Host) Status() gan.ModelStatus {
 	if h.cfg.Dataset != nil {
 		st.Dataset = h.cfg.DatasetName
 	}
+	h.badMu.Lock()
+	for v, err := range h.bad {
+		if st.BadVersions == nil {
+			st.BadVersions = map[int64]string{}
+		}
+		st.BadVersions[v] = gan.ErrorMessage(err)
+	}
+	h.badMu.Unlock()
 	return st
 }
 

@@ -531,3 +531,41 @@ func TestUnconditionalRefusesLabels(t *testing.T) {
 		t.Errorf("err=%v, want EINVALID naming the model unconditional", err)
 	}
 }
+
+// A newer version that does not load must not take the service down: the newest loadable
+// one is served and the bad ones are reported.
+func TestOpenLatestFallsBackPastBadVersions(t *testing.T) {
+	base := t.TempDir()
+	for _, v := range []string{"1", "2", "3"} {
+		if err := os.CopyFS(filepath.Join(base, v), os.DirFS(fixtureDir)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	truncate := func(path string) {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, raw[:len(raw)/2], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	truncate(filepath.Join(base, "3", "saved_model.pb"))
+	truncate(filepath.Join(base, "2", "variables", "variables.data-00000-of-00001"))
+	m, v, bad, err := tfmodel.OpenNewestLoadable(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if v != 1 || len(bad) != 2 || bad[2] == nil || bad[3] == nil {
+		t.Fatalf("served %d with bad=%v, want 1 with versions 2 and 3 reported", v, bad)
+	}
+	if !strings.Contains(bad[3].Error(), "saved_model.pb") {
+		t.Errorf("version 3 error %q does not name the file", bad[3])
+	}
+	// With no loadable version at all, the newest one's error comes back.
+	truncate(filepath.Join(base, "1", "saved_model.pb"))
+	if _, _, err := tfmodel.OpenLatest(base); err == nil || !strings.Contains(err.Error(), filepath.Join(base, "3")) {
+		t.Errorf("err=%v, want the newest version's error", err)
+	}
+}

@@ -114,19 +114,35 @@ func Versions(base string) ([]int64, error) {
 	return versions, nil
 }
 
-// OpenLatest opens the highest complete version under base.
-// Errors: ENOTFOUND when base has no complete version; those of Open.
+// OpenLatest opens the highest complete version under base. When it does not load (a corrupted
+// or wrong model), it falls back to the next older version, so one bad save cannot take the
+// service down; the versions skipped are returned with their errors, for the caller to report.
+// Errors: ENOTFOUND when base has no complete version; when no version loads, the newest's
+// error.
 func OpenLatest(base string) (*Model, int64, error) {
+	m, v, _, err := OpenNewestLoadable(base)
+	return m, v, err
+}
+
+// OpenNewestLoadable is OpenLatest that also returns the newer versions that failed to load.
+func OpenNewestLoadable(base string) (*Model, int64, map[int64]error, error) {
 	versions, err := Versions(base)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	if len(versions) == 0 {
-		return nil, 0, gan.Errorf(gan.ENOTFOUND, "model base path %s has no complete version", base)
+		return nil, 0, nil, gan.Errorf(gan.ENOTFOUND, "model base path %s has no complete version", base)
 	}
-	v := versions[len(versions)-1]
-	m, err := Open(VersionDir(base, v))
-	return m, v, err
+	bad := map[int64]error{}
+	for i := len(versions) - 1; i >= 0; i-- {
+		v := versions[i]
+		m, err := Open(VersionDir(base, v))
+		if err == nil {
+			return m, v, bad, nil
+		}
+		bad[v] = err
+	}
+	return nil, 0, bad, bad[versions[len(versions)-1]]
 }
 
 // VersionDir returns the directory of version v under base.
