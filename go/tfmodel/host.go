@@ -96,6 +96,11 @@ func OpenHost(cfg HostConfig) (*Host, error) {
 	for v, verr := range bad {
 		cfg.Logger.Error("model version does not load; serving an older one", "version", v, "served", version, "err", verr)
 	}
+	if !cfg.Replica {
+		// The single writer cleans up after its own interrupted saves; a replica must not, as
+		// the trainer may be writing one right now.
+		removeInterruptedSaves(cfg.Base, cfg.Logger)
+	}
 	var trainer *Model
 	if !cfg.Replica {
 		if trainer, err = Open(VersionDir(cfg.Base, version)); err != nil {

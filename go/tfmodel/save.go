@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
 
@@ -72,7 +74,7 @@ func (m *Model) SaveVersion(base string) (int64, error) {
 	if len(versions) > 0 {
 		next = versions[len(versions)-1] + 1
 	}
-	tmp, err := os.MkdirTemp(base, ".tmp-version-")
+	tmp, err := os.MkdirTemp(base, tmpVersionPrefix)
 	if err != nil {
 		return 0, gan.Wrap(err, gan.EINTERNAL, "cannot create a temporary directory in "+base)
 	}
@@ -89,6 +91,24 @@ func (m *Model) SaveVersion(base string) (int64, error) {
 		return 0, gan.Wrap(err, gan.EINTERNAL, "cannot sync "+base)
 	}
 	return next, nil
+}
+
+// tmpVersionPrefix names the hidden directories versions are written into before the rename.
+const tmpVersionPrefix = ".tmp-version-"
+
+// removeInterruptedSaves deletes temporary version directories left by a save that was killed
+// before its rename, and reports each.
+func removeInterruptedSaves(base string, log *slog.Logger) {
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), tmpVersionPrefix) {
+			err := os.RemoveAll(filepath.Join(base, e.Name()))
+			log.Warn("removed the directory of an interrupted version save", "dir", filepath.Join(base, e.Name()), "err", err)
+		}
+	}
 }
 
 // Versions returns the complete versions under base in ascending order: numeric directory names
