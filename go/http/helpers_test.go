@@ -51,8 +51,8 @@ func MustServer(tb testing.TB, opts ...func(*serverOptions)) *testServer {
 	logger := slog.New(slog.NewJSONHandler(lockedWriter{logs}, nil))
 	o := serverOptions{
 		fixture: fixture,
-		host: tfmodel.HostConfig{Name: "gan", Base: base, Dataset: MustDataset(tb, 64), DatasetName: "synthetic", Logger: logger},
-		http: ganhttp.Config{Logger: logger, Registry: prometheus.NewRegistry()},
+		host:    tfmodel.HostConfig{Name: "gan", Base: base, Dataset: MustDataset(tb, 64), DatasetName: "synthetic", Logger: logger},
+		http:    ganhttp.Config{Logger: logger, Registry: prometheus.NewRegistry()},
 	}
 	for _, opt := range opts {
 		opt(&o)

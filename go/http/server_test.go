@@ -518,6 +518,7 @@ func nested28(v []float32) string {
 	b.WriteString("]]")
 	return b.String()
 }
+
 type echoContext = echo.Context
 
 func TestConditionalModel(t *testing.T) {

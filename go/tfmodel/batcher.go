@@ -19,7 +19,7 @@ type genJob struct {
 	z      []float32
 	n      int
 	labels func(conditional bool) ([]int32, error) // picked with the model that runs the batch
-	done   chan genResult                           // buffered: the runner never blocks on it
+	done   chan genResult                          // buffered: the runner never blocks on it
 }
 
 type genResult struct {

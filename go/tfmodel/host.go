@@ -30,7 +30,7 @@ type HostConfig struct {
 	// PollVersions, when > 0, checks the base path this often and serves a newer complete
 	// version as soon as one appears (TF Serving's "serve latest" policy), without a restart.
 	PollVersions time.Duration
-	Logger          *slog.Logger
+	Logger       *slog.Logger
 }
 
 // Host implements gan.Service on the versions under a base path. It serves the newest saved
@@ -44,14 +44,14 @@ type Host struct {
 	servedMu sync.RWMutex // guards served (the pointer, not the model)
 	served   *servedModel
 
-	trainMu  sync.Mutex // held by a training run or a save: one at a time
-	trainer  *Model     // training state; guarded by trainMu
-	progress atomic.Pointer[gan.TrainProgress]
+	trainMu   sync.Mutex // held by a training run or a save: one at a time
+	trainer   *Model     // training state; guarded by trainMu
+	progress  atomic.Pointer[gan.TrainProgress]
 	historyMu sync.Mutex
 	history   []gan.StepResult // ring of the last gan.MaxHistory steps, oldest first once full
 	historyAt int              // next write position once the ring is full
-	step     atomic.Int64 // global step of the training state (0 until the first step)
-	unsaved  atomic.Int64 // steps since the last saved version
+	step      atomic.Int64     // global step of the training state (0 until the first step)
+	unsaved   atomic.Int64     // steps since the last saved version
 
 	slots chan struct{} // generation/predict concurrency cap
 

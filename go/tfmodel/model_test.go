@@ -308,7 +308,7 @@ func TestVersionsIgnoresIncomplete(t *testing.T) {
 	if err := os.CopyFS(filepath.Join(base, "3"), os.DirFS(fixtureDir)); err != nil {
 		t.Fatal(err)
 	}
-	mkdir(t, filepath.Join(base, "7"))               // no saved_model.pb
+	mkdir(t, filepath.Join(base, "7"))                // no saved_model.pb
 	mkdir(t, filepath.Join(base, ".tmp-version-123")) // interrupted save
 	mkdir(t, filepath.Join(base, "latest"))
 	got, err := tfmodel.Versions(base)

@@ -70,7 +70,7 @@ func TestSIGKILLNeverLosesSavedVersions(t *testing.T) {
 	for round := range 5 {
 		cmd, url := startChild(t, base, "-checkpoint-every", fmt.Sprint(checkpointEvery))
 		var st struct {
-			ServedVersion int64   `json:"served_version"`
+			ServedVersion int64                     `json:"served_version"`
 			Versions      []struct{ Version int64 } `json:"versions"`
 		}
 		resp, err := http.Get(url + "/models/gan")

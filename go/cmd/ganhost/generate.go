@@ -3,9 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/ganhost/ganhost/go/gan"

@@ -117,8 +117,8 @@ func TestGenerateJSONSummary(t *testing.T) {
 		t.Fatalf("exit=%d: %s", code, stderr)
 	}
 	var s struct {
-		ModelVersion  int64     `json:"model_version"`
-		Seed          int64     `json:"seed"`
+		ModelVersion  int64 `json:"model_version"`
+		Seed          int64 `json:"seed"`
 		N, Width      int
 		MeanIntensity []float64 `json:"mean_intensity"`
 	}
