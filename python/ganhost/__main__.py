@@ -42,24 +42,45 @@ def cmd_train(args) -> None:
     import tensorflow as tf
 
     from ganhost.data import load_dataset, to_model_range
+    from ganhost.distribute import StrategyError, export_from_strategy, is_chief, make_strategy
     from ganhost.export import export_savedmodel
     from ganhost.model import GAN
     from ganhost.train import reset_optimizers, train
 
-    if os.path.exists(args.out):
+    # The strategy before any other TensorFlow work: MultiWorkerMirroredStrategy sets up the
+    # collectives at start-up. Every worker runs this same command; only the chief keeps results.
+    try:
+        strategy = make_strategy(args.strategy)
+    except StrategyError as e:
+        sys.exit(str(e))
+    chief = is_chief()
+    if chief and os.path.exists(args.out):
         sys.exit(f"--out {args.out} already exists; versions are never overwritten")
     keras.utils.set_random_seed(args.seed)
     # Same seed, same data, same machine type -> same weights: `make model` is reproducible.
     tf.config.experimental.enable_op_determinism()
     data_path = resolve_dataset(args.dataset, args.data_dir)
     images, labels = load_dataset(data_path, split="train")
-    gan = GAN(config_by_name(args.config))
+    with strategy.scope():
+        gan = GAN(config_by_name(args.config))
     history = train(
-        gan, to_model_range(images), args.steps, args.batch_size, args.seed, log_every=args.log_every, labels=labels
+        gan,
+        to_model_range(images),
+        args.steps,
+        args.batch_size,
+        args.seed,
+        log_every=args.log_every,
+        labels=labels,
+        strategy=strategy,
     )
     if args.reset_optimizer:
         reset_optimizers(gan)
-    export_savedmodel(gan, args.out)
+    if args.strategy == "default":
+        export_savedmodel(gan, args.out)
+    else:
+        export_from_strategy(gan, args.out)  # every worker; only the chief writes args.out
+    if not chief:
+        return
     record = {
         "command": "python -m ganhost " + shlex.join(sys.argv[1:]),
         "dataset": data_path,
@@ -67,6 +88,8 @@ def cmd_train(args) -> None:
         "config": args.config,
         "steps": args.steps,
         "batch_size": args.batch_size,
+        "strategy": args.strategy,
+        "replicas": strategy.num_replicas_in_sync,
         "seed": args.seed,
         "optimizer_reset_before_export": args.reset_optimizer,
         "final_d_loss": history[-1].d_loss if history else None,
@@ -157,9 +180,16 @@ def main(argv=None) -> None:
     p.add_argument("--data-dir", default=str(REPO_ROOT / "data"))
     p.add_argument("--config", choices=list(PRESETS), default="default")
     p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="global batch, split evenly over all replicas")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=100)
+    p.add_argument(
+        "--strategy",
+        choices=["default", "mirrored", "multiworker"],
+        default="default",
+        help="tf.distribute strategy: default (this process), mirrored (this machine's devices), "
+        "multiworker (MultiWorkerMirroredStrategy, one process per worker, configured by TF_CONFIG)",
+    )
     p.add_argument("--reset-optimizer", action="store_true", help="zero Adam moments before export (smaller commits)")
     p.add_argument("--out", required=True, help="version directory to create, e.g. savedmodel/gan/1")
     p.set_defaults(func=cmd_train)

@@ -53,24 +53,42 @@ def train(
     log_every: int = 100,
     log=print,
     labels: np.ndarray | None = None,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> list[StepLog]:
     """Run ``steps`` adversarial steps on ``images`` (float32 [N, 28, 28, 1] in [-1, 1]);
     conditional models also need the images' ``labels`` (int [N], 0..9).
+
+    ``strategy``: a ``tf.distribute`` strategy to train data-parallel with (see
+    ``ganhost.distribute.make_strategy``); ``None`` (or the default strategy) trains in this
+    process exactly as without one. The caller must have created ``gan`` under
+    ``strategy.scope()`` (its variables must be the strategy's), and with
+    MultiWorkerMirroredStrategy every worker must call ``train`` with the same arguments.
+    ``batch_size`` is then the global batch: each replica takes ``batch_size //
+    num_replicas_in_sync`` examples a step from its own shard of ``images`` (see
+    ``_distributed_step``), and the update equals one on the global batch. The logged losses are
+    the global-batch means.
 
     Returns one StepLog per step; raises FloatingPointError if a loss stops being finite.
     """
     if gan.cfg.conditional and labels is None:
         raise ValueError("a conditional GAN trains on labelled images: pass labels")
-    sampler = BatchSampler(images, batch_size, seed, labels)
-    step_fn = tf.function(gan.step, jit_compile=False)
+    if strategy is None or _is_default_strategy(strategy):
+        sampler = BatchSampler(images, batch_size, seed, labels)
+        plain_step = tf.function(gan.step, jit_compile=False)
+
+        def step_fn():
+            batch, batch_labels = sampler.next_with_labels()
+            args = [tf.constant(batch), tf.constant(sampler.noise())]
+            if gan.cfg.conditional:
+                args.append(tf.constant(batch_labels))
+            return plain_step(*args)
+
+    else:
+        step_fn = _distributed_step(gan, strategy, images, labels, batch_size, seed)
     history: list[StepLog] = []
     start = time.perf_counter()
     for i in range(steps):
-        batch, batch_labels = sampler.next_with_labels()
-        args = [tf.constant(batch), tf.constant(sampler.noise())]
-        if gan.cfg.conditional:
-            args.append(tf.constant(batch_labels))
-        out = step_fn(*args)
+        out = step_fn()
         entry = StepLog(int(out["step"]), float(out["d_loss"]), float(out["g_loss"]))
         if not (np.isfinite(entry.d_loss) and np.isfinite(entry.g_loss)):
             raise FloatingPointError(f"training diverged at step {entry.step}: {entry}")
@@ -90,3 +108,92 @@ def reset_optimizers(gan: GAN) -> None:
     for opt in (gan.d_optimizer, gan.g_optimizer):
         for v in opt.variables:
             v.assign(tf.zeros_like(v))
+
+
+def _is_default_strategy(strategy: tf.distribute.Strategy) -> bool:
+    """True for TensorFlow's default (no-op, single-replica) strategy outside any scope."""
+    return not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy()
+
+
+def _distributed_step(gan: GAN, strategy: tf.distribute.Strategy, images, labels, batch_size: int, seed: int):
+    """A no-argument callable running one data-parallel ``GAN.step`` under ``strategy``.
+
+    Data: replica ``r`` of ``R = num_replicas_in_sync`` (numbered across all workers) samples
+    ``batch_size // R`` examples a step from its own shard ``images[r::R]``, with its own
+    ``BatchSampler`` seeded ``seed + r`` (which also draws its noise). So workers see disjoint
+    data, together they cover the dataset once per epoch, and a run is reproducible for a given
+    seed and replica count; with one replica this is exactly the single-process sampler.
+
+    Gradients (Keras 3.15, TensorFlow backend), checked in keras/src:
+      * ``BinaryCrossentropy`` (reduction ``sum_over_batch_size``) already divides its mean by
+        ``num_replicas_in_sync`` when called in a replica context (``losses/loss.py``:
+        ``reduce_values`` -> ``scale_loss_for_distribution``; a no-op for one replica).
+      * ``optimizer.apply_gradients`` in a replica context all-reduces the gradients with
+        ``ReduceOp.SUM`` before the update (``backend/tensorflow/optimizer.py``:
+        ``_backend_update_step`` -> ``_all_reduce_sum_gradients``), then applies the same summed
+        gradient on every replica (``extended.update``).
+      So each replica's gradient is that of (local mean / R), their sum is the gradient of the
+      mean over the global batch, and ``GAN.step`` must NOT scale its loss again (doing so would
+      shrink the gradient R-fold; not scaling at all with a custom "sum" loss would multiply it
+      R-fold). The update therefore equals single-process training on the global batch, except
+      where a layer looks at the batch itself: BatchNormalization normalises with per-replica
+      (local-batch) statistics, as Keras does unless a layer is built ``synchronized=True``, and
+      each replica's Dropout draws the same mask sequence (the seed state is mirrored).
+    Losses: ``GAN.step`` returns the scaled per-replica losses, so they are multiplied back by R
+    (Keras's ``unscale_loss_for_distribution``) and averaged over replicas (``ReduceOp.MEAN``):
+    the logged value is the loss on the global batch.
+    Non-trainable state: Keras 3 creates BatchNormalization's moving statistics with aggregation
+    "none", so each replica would keep averaging its own data's statistics and replicas (workers)
+    would end with different weights. After each step they are set to their mean over replicas
+    (exact for the moving mean, the usual approximation for the moving variance), so every
+    replica ends identical and any worker's copy can be exported.
+    """
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(f"batch_size {batch_size} is not a multiple of the {replicas} replicas in sync")
+    if not strategy.extended.variable_created_in_scope(gan.global_step.value):
+        raise ValueError("create the GAN under strategy.scope() before training with that strategy")
+    per_replica = batch_size // replicas
+    if len(images) // replicas < per_replica:
+        raise ValueError(
+            f"each of the {replicas} replicas needs {per_replica} images a step; its shard has {len(images) // replicas}"
+        )
+    all_labels = np.zeros(len(images), np.int32) if labels is None else np.asarray(labels).astype(np.int32)
+    samplers: dict[int, BatchSampler] = {}  # the replicas on this worker, by global replica id
+    conditional = gan.cfg.conditional
+    # Float non-trainable weights: BatchNormalization's moving mean and variance (the dropout
+    # seed states and the global step are integers, and identical on every replica anyway).
+    moving = [
+        v for v in gan.generator.non_trainable_weights + gan.discriminator.non_trainable_weights
+        if v.dtype.startswith("float")
+    ]
+
+    def replica_inputs(ctx):  # a tf.distribute.experimental.ValueContext
+        r = ctx.replica_id_in_sync_group
+        if r not in samplers:
+            samplers[r] = BatchSampler(images[r::replicas], per_replica, seed + r, all_labels[r::replicas])
+        sampler = samplers[r]
+        batch, batch_labels = sampler.next_with_labels()
+        args = (tf.constant(batch), tf.constant(sampler.noise()))
+        return (*args, tf.constant(batch_labels)) if conditional else args
+
+    def replica_step(*args):
+        out = gan.step(*args)
+        if replicas > 1:
+            ctx = tf.distribute.get_replica_context()
+            means = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, [tf.identity(v.value) for v in moving]) if moving else []
+            for v, mean in zip(moving, means):
+                v.assign(mean)
+            out = {**out, "d_loss": out["d_loss"] * replicas, "g_loss": out["g_loss"] * replicas}
+        return out
+
+    @tf.function(jit_compile=False)
+    def distributed_step(args):
+        out = strategy.run(replica_step, args=args)
+        return {
+            "d_loss": strategy.reduce(tf.distribute.ReduceOp.MEAN, out["d_loss"], axis=None),
+            "g_loss": strategy.reduce(tf.distribute.ReduceOp.MEAN, out["g_loss"], axis=None),
+            "step": strategy.experimental_local_results(out["step"])[0],
+        }
+
+    return lambda: distributed_step(strategy.experimental_distribute_values_from_function(replica_inputs))
