@@ -275,20 +275,14 @@ func TestHealthcheck(t *testing.T) {
 	}
 }
 
-// Two host processes' worth of wiring sharing one model base path: the trainer writes versions,
-// the replica serves each new one without a restart.
+// Two host processes sharing one model base path: the trainer (this process) writes versions,
+// the replica (a child process) serves each new one without a restart.
 func TestReplicaFollowsTrainerOverHTTP(t *testing.T) {
 	trainer, base := MustMain(t, nil)
 	defer trainer.Close()
-	replica := &Main{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
-	if err := replica.ParseFlags([]string{"-addr", "127.0.0.1:0", "-model-base", base, "-model-name", "gan", "-replica", "-poll-versions", "50ms"}, func(string) string { return "" }, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	if err := replica.Run(); err != nil {
-		t.Fatal(err)
-	}
-	defer replica.Close()
-	tURL, rURL := "http://"+trainer.Addr(), "http://"+replica.Addr()
+	replica, rURL := startChild(t, base, "-replica", "-poll-versions", "50ms")
+	defer func() { replica.Process.Kill(); replica.Wait() }()
+	tURL := "http://" + trainer.Addr()
 
 	if resp, _ := httpDo(t, "POST", rURL+"/train/step", `{"steps":1}`); resp.StatusCode != 503 {
 		t.Errorf("train on the replica: status=%d, want 503", resp.StatusCode)
@@ -297,7 +291,7 @@ func TestReplicaFollowsTrainerOverHTTP(t *testing.T) {
 	if resp, body := httpDo(t, "POST", tURL+"/models/gan/versions", ""); resp.StatusCode != 201 {
 		t.Fatalf("save on the trainer: %d %s", resp.StatusCode, body)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, body := httpDo(t, "GET", rURL+"/generate?n=2&seed=3", "")
 		if resp.Header.Get("X-Model-Version") == "2" {
@@ -308,7 +302,7 @@ func TestReplicaFollowsTrainerOverHTTP(t *testing.T) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("replica still serves version %s 10s after the save", resp.Header.Get("X-Model-Version"))
+			t.Fatalf("replica still serves version %s 20s after the save", resp.Header.Get("X-Model-Version"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
