@@ -28,7 +28,7 @@ PURE_GO := ./go/gan/... ./go/dataset/...
 # ... and these must at least build without cgo (their tests use real SavedModels, so cgo).
 PURE_GO_BUILD := ./go/http/...
 
-.PHONY: test-e2e fuzz-short all venv data build bundle run model fixture export-user eval quality lint-docker test test-python test-go test-bundle clean
+.PHONY: bench bench-smoke test-e2e fuzz-short all venv data build bundle run model fixture export-user eval quality lint-docker test test-python test-go test-bundle clean
 
 all: build
 
@@ -98,7 +98,7 @@ eval: venv data
 quality: venv data
 	scripts/quality.sh $(ROWS)
 
-test: test-python test-go fuzz-short lint-docker test-bundle test-e2e
+test: test-python test-go fuzz-short lint-docker test-bundle test-e2e bench-smoke
 
 # build: the Go round-trip tests (export -> ganhost generate/train) run instead of skipping.
 test-python: venv data build $(VENV)/.dev-installed
@@ -117,6 +117,15 @@ fuzz-short: $(VENV)/.installed
 	for t in FuzzGenerateQuery FuzzTrainBody FuzzPredictBody FuzzTFServingPath; do \
 		$(TFENV) go test -run='^$$' -fuzz=$$t -fuzztime=$(FUZZ_TIME) ./go/http || exit 1; done
 	CGO_ENABLED=0 go test -run='^$$' -fuzz=FuzzReadIDX -fuzztime=$(FUZZ_TIME) ./go/dataset
+
+# Full benchmark suite: rewrites docs/performance.md and bench/results/results.json
+# (about 11 minutes; run it on an idle machine).
+bench: venv data
+	bench/run
+
+# Every benchmark once with tiny counts: proves they all still run and print their figures.
+bench-smoke: venv data
+	bench/run --smoke
 
 # Browser test of the page (GET /): a real server and headless Debian chromium driven by
 # playwright-core; installs chromium (apt) and e2e/node_modules (npm ci) when missing and

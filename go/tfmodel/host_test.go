@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
@@ -206,4 +207,30 @@ func mustTinyDataset(t *testing.T) *dataset.Dataset {
 		ds.Labels[i] = uint8(i % 10)
 	}
 	return ds
+}
+
+// graft frees tensors in finalizers; with the GC running constantly, a tensor that is not kept
+// alive while its C memory is copied can be freed mid-copy (a crash, or wrong images). The
+// bench suite's load test hit that use-after-free at c=64; this is a cheap in-process guard
+// (it did not reproduce the crash in a short run without runtime.KeepAlive).
+func TestGenerateUnderGCPressure(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(1))
+	m, _ := MustOpenCopy(t)
+	z := gan.Noise(3, 16)
+	want := MustGenerate(t, m, z, 16)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 150 {
+				got, err := m.Generate(z, nil, 16)
+				if err != nil || !equalBits(got, want) {
+					t.Errorf("generate under GC pressure: err=%v, equal=%v", err, err == nil && equalBits(got, want))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

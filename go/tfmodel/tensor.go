@@ -3,6 +3,7 @@ package tfmodel
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"unsafe"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -25,7 +26,11 @@ func float32s(t *tf.Tensor, want int) ([]float32, error) {
 	}
 	out := make([]float32, want)
 	w := &fixedWriter{buf: float32Bytes(out)}
-	if _, err := t.WriteContentsTo(w); err != nil {
+	_, err := t.WriteContentsTo(w)
+	// graft reads t's C pointer and then no longer uses t, so without this the GC could run
+	// t's finalizer (TF_DeleteTensor) while the copy is still reading the C memory.
+	runtime.KeepAlive(t)
+	if err != nil {
 		return nil, err
 	}
 	if w.n != len(w.buf) {

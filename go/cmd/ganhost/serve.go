@@ -87,7 +87,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	maxBody := fs.Int("max-body", envInt("GANHOST_MAX_BODY", ganhttp.DefaultMaxBodyBytes), "request body limit in bytes (GANHOST_MAX_BODY)")
 	fs.BoolVar(&c.Replica, "replica", getenv("GANHOST_REPLICA") == "1", "read-only replica: no training or version writes; follows new versions in the base path (GANHOST_REPLICA=1)")
 	pollVersions := fs.String("poll-versions", envStr("GANHOST_POLL_VERSIONS", ""), "check the base path this often and serve newer versions without a restart (default 5s with -replica, else off) (GANHOST_POLL_VERSIONS)")
-	fs.StringVar(&c.DebugAddr, "debug-addr", envStr("GANHOST_DEBUG_ADDR", ""), "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060 (GANHOST_DEBUG_ADDR)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", envStr("GANHOST_DEBUG_ADDR", ""), "serve Go heap/goroutine profiles (net/http/pprof, no CPU profile) on this loopback address, e.g. 127.0.0.1:6060 (GANHOST_DEBUG_ADDR)")
 	fs.BoolVar(&c.Insecure, "insecure", getenv("GANHOST_INSECURE") == "1", "allow a non-loopback address without GANHOST_TOKEN (GANHOST_INSECURE=1)")
 	if err != nil {
 		return err
@@ -182,11 +182,12 @@ func (m *Main) Run() error {
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.server.Serve(ln) }()
 	if c.DebugAddr != "" {
+		// Heap, goroutine, allocation and block profiles only: Go's CPU profiler (SIGPROF)
+		// crashes the process inside TensorFlow's threads, so /debug/pprof/profile and /trace
+		// are left out; use `perf record -p PID` for CPU profiles (bench/run does).
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		m.debug = &http.Server{Addr: c.DebugAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := m.debug.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
