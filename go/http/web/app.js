@@ -166,8 +166,9 @@ function renderStatus(st) {
   $('unsaved').textContent = st.unsaved_steps === 1 ? '1 unsaved step' : `${st.unsaved_steps} unsaved steps`;
 
   const run = st.training;
-  if (run) $('train-info').textContent = `training: ${run.steps_run}/${run.steps} steps`;
-  else if (!state.training && prev && prev.training) $('train-info').textContent = '';
+  // Progress only while this page's own run is going: a status answer that was in flight when
+  // the run ended must not overwrite the run's result line.
+  if (run && state.training) $('train-info').textContent = `training: ${run.steps_run}/${run.steps} steps`;
   $('train').disabled = state.training || !!run || !st.dataset;
   $('save').disabled = !!run;
 
