@@ -84,7 +84,7 @@ func OpenHost(cfg HostConfig) (*Host, error) {
 		cfg.MaxN = gan.DefaultMaxN
 	}
 	if cfg.MaxConcurrent < 1 {
-		cfg.MaxConcurrent = 16
+		cfg.MaxConcurrent = 64
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

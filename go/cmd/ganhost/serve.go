@@ -81,7 +81,7 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string, stderr io.W
 	fs.StringVar(&c.Data, "data", envStr("GANHOST_DATA", "data/mnist"), "training dataset: IDX directory or mnist.npz; training is disabled when absent (GANHOST_DATA)")
 	fs.IntVar(&c.CheckpointEvery, "checkpoint-every", envInt("GANHOST_CHECKPOINT_EVERY", 0), "save a version every N trained steps; 0 = off (GANHOST_CHECKPOINT_EVERY)")
 	fs.IntVar(&c.MaxN, "max-n", envInt("GANHOST_MAX_N", gan.DefaultMaxN), "largest n for /generate and batch for :predict (GANHOST_MAX_N)")
-	fs.IntVar(&c.MaxConcurrent, "max-concurrent", envInt("GANHOST_MAX_CONCURRENT", 16), "generation/predict requests run at once; more get 503 (GANHOST_MAX_CONCURRENT)")
+	fs.IntVar(&c.MaxConcurrent, "max-concurrent", envInt("GANHOST_MAX_CONCURRENT", 64), "generation/predict requests in progress at once (batched together); more get 503 (GANHOST_MAX_CONCURRENT)")
 	fs.IntVar(&c.BatchMaxSize, "batch-max-size", envInt("GANHOST_BATCH_MAX_SIZE", 256), "most images coalesced into one TensorFlow run from concurrent /generate and :predict requests; 0 disables batching (GANHOST_BATCH_MAX_SIZE)")
 	batchTimeout := fs.String("batch-timeout", envStr("GANHOST_BATCH_TIMEOUT", "0s"), "how long a request waits for others to batch with; 0 batches only what is already queued (GANHOST_BATCH_TIMEOUT)")
 	maxBody := fs.Int("max-body", envInt("GANHOST_MAX_BODY", ganhttp.DefaultMaxBodyBytes), "request body limit in bytes (GANHOST_MAX_BODY)")
