@@ -28,7 +28,7 @@ PURE_GO := ./go/gan/... ./go/dataset/...
 # ... and these must at least build without cgo (their tests use real SavedModels, so cgo).
 PURE_GO_BUILD := ./go/http/...
 
-.PHONY: bench bench-smoke test-e2e fuzz-short all venv data build bundle run model fixture export-user eval quality lint-docker test test-python test-go test-bundle clean
+.PHONY: bench bench-smoke test-e2e screenshot fuzz-short all venv data build bundle run model fixture export-user eval quality lint-docker test test-python test-go test-bundle clean
 
 all: build
 
@@ -128,10 +128,13 @@ bench-smoke: venv data
 	bench/run --smoke
 
 # Browser test of the page (GET /): a real server and headless Debian chromium driven by
-# playwright-core; installs chromium (apt) and e2e/node_modules (npm ci) when missing and
-# writes docs/screenshot.png.
+# playwright-core; installs chromium (apt) and e2e/node_modules (npm ci) when missing. Its
+# screenshot goes to build/ so tests leave the tree clean; `make screenshot` updates the docs.
 test-e2e: build data
-	e2e/run.sh
+	mkdir -p build && E2E_SCREENSHOT=$(CURDIR)/build/e2e-screenshot.png e2e/run.sh
+
+screenshot: build data
+	E2E_SCREENSHOT=$(CURDIR)/docs/screenshot.png e2e/run.sh
 
 clean:
 	rm -rf bin build grid.png e2e/node_modules
