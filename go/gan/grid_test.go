@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"image"
 	"image/png"
+	"io"
 	"math"
 	"testing"
 
@@ -263,5 +264,45 @@ func TestEncodePNG(t *testing.T) {
 				t.Errorf("got decoded image %v that differs, want the grid %v back", gray.Rect, want.Rect)
 			}
 		})
+	}
+}
+
+func TestEncodePNGGrayFastPathDecodes(t *testing.T) {
+	// An odd-sized, non-zero-origin sub-image exercises PixOffset and the row stride.
+	full := image.NewGray(image.Rect(0, 0, 40, 30))
+	for i := range full.Pix {
+		full.Pix[i] = uint8(i * 31)
+	}
+	sub := full.SubImage(image.Rect(3, 5, 36, 22)).(*image.Gray)
+	var buf bytes.Buffer
+	if err := gan.EncodePNG(&buf, sub); err != nil {
+		t.Fatal(err)
+	}
+	got, err := png.Decode(&buf)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if got.Bounds().Dx() != 33 || got.Bounds().Dy() != 17 {
+		t.Fatalf("size=%v, want 33x17", got.Bounds())
+	}
+	for y := 0; y < 17; y++ {
+		for x := 0; x < 33; x++ {
+			if g, w := got.(*image.Gray).GrayAt(x, y).Y, sub.GrayAt(x+3, y+5).Y; g != w {
+				t.Fatalf("pixel (%d,%d)=%d, want %d", x, y, g, w)
+			}
+		}
+	}
+}
+
+func BenchmarkEncodePNG448(b *testing.B) {
+	images := make([]float32, 256*gan.ImagePixels)
+	for i := range images {
+		images[i] = float32(math.Sin(float64(i)*0.01)*0.5) - 0.3
+	}
+	grid, _ := gan.Grid(images, 256, 1)
+	for b.Loop() {
+		if err := gan.EncodePNG(io.Discard, grid); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
