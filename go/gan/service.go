@@ -52,6 +52,21 @@ func (r GenerateRequest) Validate(maxN int) error {
 	return nil
 }
 
+// Labels returns the class labels to feed a model: nil for an unconditional model, Digit
+// repeated, or classes drawn from Seed when no digit was asked for.
+// Errors: EINVALID when a digit is asked of an unconditional model.
+func (r GenerateRequest) Labels(conditional bool) ([]int32, error) {
+	switch {
+	case conditional && r.Digit != nil:
+		return RepeatLabel(*r.Digit, r.N), nil
+	case conditional:
+		return Labels(r.Seed, r.N), nil
+	case r.Digit != nil:
+		return nil, Errorf(EINVALID, "digit needs a conditional model, but the served model is unconditional")
+	}
+	return nil, nil
+}
+
 // Images are generated images: N*ImagePixels values in [-1, 1], row-major [N, 28, 28, 1].
 type Images struct {
 	Pixels  []float32

@@ -210,18 +210,7 @@ func (h *Host) Generate(ctx context.Context, req gan.GenerateRequest) (gan.Image
 		return gan.Images{}, err
 	}
 	defer release()
-	labels := func(conditional bool) ([]int32, error) {
-		switch {
-		case conditional && req.Digit != nil:
-			return gan.RepeatLabel(*req.Digit, req.N), nil
-		case conditional:
-			return gan.Labels(req.Seed, req.N), nil
-		case req.Digit != nil:
-			return nil, gan.Errorf(gan.EINVALID, "digit needs a conditional model, but the served model %s is unconditional", h.cfg.Name)
-		}
-		return nil, nil
-	}
-	res, err := h.generate(ctx, gan.Noise(req.Seed, req.N), req.N, labels)
+	res, err := h.generate(ctx, gan.Noise(req.Seed, req.N), req.N, req.Labels)
 	if err == nil {
 		err = res.err
 	}

@@ -39,14 +39,9 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer model.Close()
-	var labels []int32
-	switch {
-	case model.Conditional() && *digit >= 0:
-		labels = gan.RepeatLabel(*digit, *n)
-	case model.Conditional():
-		labels = gan.Labels(*seed, *n)
-	case *digit >= 0:
-		return fmt.Errorf("-digit needs a conditional model; %s version %d is unconditional", *base, version)
+	labels, err := gan.GenerateRequest{N: *n, Seed: *seed, Digit: digitOrNil(*digit)}.Labels(model.Conditional())
+	if err != nil {
+		return err
 	}
 	images, err := model.Generate(gan.Noise(*seed, *n), labels, *n)
 	if err != nil {
