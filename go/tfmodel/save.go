@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	tf "github.com/wamuir/graft/tensorflow"
 
@@ -76,12 +77,12 @@ func (m *Model) SaveVersion(base string) (int64, error) {
 	}
 	tmp, err := os.MkdirTemp(base, tmpVersionPrefix)
 	if err != nil {
-		return 0, gan.Wrap(err, gan.EINTERNAL, "cannot create a temporary directory in "+base)
+		return 0, storageError(base, next, gan.Wrap(err, gan.EINTERNAL, "cannot create a temporary directory in "+base))
 	}
 	final := filepath.Join(base, strconv.FormatInt(next, 10))
 	if err := m.saveLocked(tmp); err != nil {
 		_ = os.RemoveAll(tmp)
-		return 0, err
+		return 0, storageError(base, next, err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		_ = os.RemoveAll(tmp)
@@ -91,6 +92,33 @@ func (m *Model) SaveVersion(base string) (int64, error) {
 		return 0, gan.Wrap(err, gan.EINTERNAL, "cannot sync "+base)
 	}
 	return next, nil
+}
+
+// storageError rewords a failed save whose cause is the file system (full, over quota, over the
+// file size limit, read-only, not permitted) so the operator reads what to fix, and that nothing
+// was lost. TensorFlow's checkpoint writer reports errno only as strerror text inside its status
+// message, so the text is matched too.
+func storageError(base string, version int64, err error) error {
+	problems := []struct {
+		errno syscall.Errno
+		what  string
+	}{
+		{syscall.ENOSPC, "the disk is full"},
+		{syscall.EDQUOT, "the disk quota is used up"},
+		{syscall.EFBIG, "a file would exceed the process's file size limit"},
+		{syscall.EROFS, "the file system is read-only"},
+		{syscall.EACCES, "this process may not write there"},
+		{syscall.EPERM, "this process may not write there"},
+	}
+	text := strings.ToLower(err.Error())
+	for _, p := range problems {
+		if errors.Is(err, p.errno) || strings.Contains(text, p.errno.Error()) {
+			return gan.Wrap(err, gan.EINTERNAL, fmt.Sprintf(
+				"cannot save version %d under %s: %s (%s); the served version and the unsaved training state are unchanged, save again once that is fixed",
+				version, base, p.what, p.errno.Error()))
+		}
+	}
+	return err
 }
 
 // tmpVersionPrefix names the hidden directories versions are written into before the rename.
