@@ -549,8 +549,8 @@ def markdown(r):
             w("")
     w("## 1. Raw compute floor: the `generate` signature, no HTTP")
     w("")
-    w("Go: `Model.Generate` from `go/tfmodel` (`bench/rawgo`), which pads every run to a 16-row block, "
-      "so batch 1 costs as much as batch 16. Python: `tf.saved_model.load(...).signatures[\"generate\"](z=...)` "
+    w("Go: `Model.Generate` from `go/tfmodel` (`bench/rawgo`), which pads every run to a 48-row block, "
+      "so batch 1 costs as much as batch 48. Python: `tf.saved_model.load(...).signatures[\"generate\"](z=...)` "
       "then `.numpy()` (`bench/rawpy.py`). Fixed noise, warm-up calls first.")
     w("")
     w("| batch | Go images/s | Go ms/call | Python images/s | Python ms/call | Go / Python |")

@@ -5,7 +5,7 @@
 //	rawgo -mode train -model /tmp/copy/1 -data data/mnist -batches 64,256 -reps 3 -steps 100
 //
 // generate: Model.Generate on fixed noise, as go/tfmodel's BenchmarkGenerate does (n=1 is
-// padded to a 16-row block by Generate itself, as it is in the host). train: Model.TrainStep
+// padded to a 48-row block by Generate itself, as it is in the host). train: Model.TrainStep
 // with a fresh sampled batch and fresh noise every step, as `ganhost train` does. Each
 // repetition is bounded by count (-iters / -steps) and by time (-d); warm-up calls come first.
 // It prints one JSON object with every repetition and their median.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -429,6 +430,27 @@ func TestConcurrentGenerateAndTrain(t *testing.T) {
 	// Once training stops, generation is stable again.
 	if a, b := MustGenerate(t, m, z, 2), MustGenerate(t, m, z, 2); !equalBits(a, b) {
 		t.Error("generate differs between two calls after training")
+	}
+}
+
+// Each row of a Generate run must not depend on the other rows or on the run's size: the
+// batcher places a request's rows anywhere in runs of any size. The sizes include those that
+// broke this with 16-row blocks (32, 80, 208, 304, 320 rows) and the positions the rows that
+// differed (the last ones).
+func TestGenerateRowsIndependentOfBatch(t *testing.T) {
+	m, _ := MustOpenCopy(t)
+	z := gan.Noise(1, 1)
+	alone := MustGenerate(t, m, z, 1)
+	for _, total := range []int{2, 17, 32, 47, 48, 49, 80, 100, 128, 208, 304, 320, 500} {
+		others := gan.Noise(int64(total), total)
+		for _, at := range []int{0, 1, total / 2, total - 2, total - 1} {
+			batch := slices.Clone(others)
+			copy(batch[at*gan.LatentDim:], z)
+			got := MustGenerate(t, m, batch, total)[at*gan.ImagePixels : (at+1)*gan.ImagePixels]
+			if !equalBits(got, alone) {
+				t.Errorf("row %d of a %d-row run differs from the same noise generated alone", at, total)
+			}
+		}
 	}
 }
 
