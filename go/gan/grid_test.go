@@ -306,3 +306,44 @@ func BenchmarkEncodePNG448(b *testing.B) {
 		}
 	}
 }
+
+// grayValue's add-and-truncate rounding must match math.Round on the floats in [-1, 1]: every
+// 61st bit pattern of each sign (about 35 million values), and every rounding boundary k+0.5
+// with its neighbours.
+func TestGrayValueRoundsLikeMathRound(t *testing.T) {
+	var values []float32
+	for _, sign := range []uint32{0, 1 << 31} {
+		for bits := uint32(0); bits <= math.Float32bits(1); bits += 61 {
+			values = append(values, math.Float32frombits(sign|bits))
+		}
+	}
+	for k := range 256 {
+		v := float32((float64(k)+0.5)/127.5 - 1)
+		values = append(values, v, math.Nextafter32(v, 2), math.Nextafter32(v, -2))
+	}
+	for len(values)%gan.ImagePixels != 0 {
+		values = append(values, 0)
+	}
+	img := MustGrid(t, values, len(values)/gan.ImagePixels, 1)
+	cols := img.Rect.Dx() / gan.ImageSize
+	for i, v := range values {
+		k, p := i/gan.ImagePixels, i%gan.ImagePixels
+		x, y := (k%cols)*gan.ImageSize+p%gan.ImageSize, (k/cols)*gan.ImageSize+p/gan.ImageSize
+		want := uint8(math.Round(min(max((float64(v)+1)*127.5, 0), 255)))
+		if got := img.GrayAt(x, y).Y; got != want {
+			t.Fatalf("v=%v: got %d, want %d", v, got, want)
+		}
+	}
+}
+
+func BenchmarkGrid256(b *testing.B) {
+	images := make([]float32, 256*gan.ImagePixels)
+	for i := range images {
+		images[i] = float32(math.Sin(float64(i)*0.01)*0.5) - 0.3
+	}
+	for b.Loop() {
+		if _, err := gan.Grid(images, 256, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
