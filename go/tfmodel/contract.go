@@ -89,8 +89,8 @@ var contract = map[string]signatureSpec{
 // checkTensor reports how info differs from spec, naming the signature and key.
 func checkTensor(dir, sigName, role, key string, info tf.TensorInfo, spec tensorSpec) error {
 	if info.DType != spec.dtype {
-		return gan.Errorf(gan.EINVALID, "model %s: signature %q %s %q has dtype %v, want %v",
-			dir, sigName, role, key, info.DType, spec.dtype)
+		return gan.Errorf(gan.EINVALID, "model %s: signature %q %s %q has dtype %s, want %s",
+			dir, sigName, role, key, dtypeName(info.DType), dtypeName(spec.dtype))
 	}
 	if !shapeMatches(info.Shape, spec.shape) {
 		return gan.Errorf(gan.EINVALID, "model %s: signature %q %s %q has shape %v, want %v",

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	tfpb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
 
@@ -286,6 +287,11 @@ func TestOpenErrors(t *testing.T) {
 			sm.MetaGraphs[0].SaverDef = nil
 		}), gan.EINVALID, "no saver_def"},
 		{"nok, not a SavedModel", garbageModel(t), gan.EINVALID, "not a SavedModel"},
+		{"nok, z is int32", editedFixture(t, func(sm *pb.SavedModel) {
+			sm.MetaGraphs[0].SignatureDef["generate"].Inputs["z"].Dtype = tfpb.DataType_DT_INT32
+		}), gan.EINVALID, `"generate" input "z"`},
+		{"nok, a real SavedModel of another kind (the digit classifier)", "../../savedmodel/mnist_classifier/1", gan.EINVALID, `no "generate" signature`},
+		{"nok, variables data file missing", withoutFile(t, "variables/variables.data-00000-of-00001"), gan.EINVALID, "variables"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := tfmodel.Open(tc.dir)
@@ -300,6 +306,7 @@ func TestOpenErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.contains) {
 				t.Errorf("err=%q, want it to contain %q", err, tc.contains)
 			}
+			t.Logf("error: %v", err)
 		})
 	}
 }
@@ -322,6 +329,18 @@ func TestVersionsIgnoresIncomplete(t *testing.T) {
 	if _, err := tfmodel.Versions(filepath.Join(base, "missing")); gan.ErrorCode(err) != gan.ENOTFOUND {
 		t.Errorf("Versions(missing) err=%v, want %s", err, gan.ENOTFOUND)
 	}
+}
+
+// withoutFile returns a copy of the fixture with one file removed.
+func withoutFile(t *testing.T, name string) string {
+	dir := filepath.Join(t.TempDir(), "1")
+	if err := os.CopyFS(dir, os.DirFS(fixtureDir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func editedFixture(t *testing.T, edit func(*pb.SavedModel)) string {
