@@ -29,7 +29,8 @@ RUN apt-get update && make data && rm -rf /var/lib/apt/lists/* data/raw
 # $ORIGIN rpath, the two shared libraries, the shipped models and the digits).
 FROM python AS build
 COPY --from=golang:1.26-bookworm /usr/local/go /usr/local/go
-ENV PATH=/usr/local/go/bin:$PATH
+# The Makefile's toolchain (Go 1.27.3 from the module proxy; see there), also for this download.
+ENV PATH=/usr/local/go/bin:$PATH GOTOOLCHAIN=go1.27.3
 COPY go.mod go.sum ./
 RUN go mod download
 COPY go go

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"fmt"
+	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ganhost/ganhost/go/dataset"
 )
@@ -107,13 +111,25 @@ func TestReadIDX(t *testing.T) {
 	}
 }
 
+// FuzzReadIDX: no file may panic, hang, return data that disagrees with its dims, or make the
+// reader allocate more than a bound linear in the bytes the file really holds
+// (wantBoundedAlloc), so that a header declaring a huge count costs nothing until the bytes
+// arrive. Its seed corpus is committed under testdata/fuzz/FuzzReadIDX/.
 func FuzzReadIDX(f *testing.F) {
 	f.Add(idxBytes(f, 0x00000801, []uint32{3}, []byte{1, 2, 3}, false))
 	f.Add(idxBytes(f, 0x00000801, []uint32{3}, []byte{1, 2, 3}, true))
 	f.Add(idxBytes(f, 0x00000803, []uint32{1, 28, 28}, imagePixels(1), false))
 	f.Add(idxBytes(f, 0x00000803, []uint32{1, 28, 28}, imagePixels(1), true))
+	f.Add(idxBytes(f, 0x00000801, []uint32{1 << 29}, []byte{1}, false))
+	f.Add(idxBytes(f, 0x00000803, []uint32{1 << 20, 28, 28}, []byte{1}, true))
 	f.Fuzz(func(t *testing.T, file []byte) {
-		got, err := dataset.ReadIDX(bytes.NewReader(file), "fuzz")
+		// The fuzzing engine does not notice a hung worker (it passes at -fuzztime); a panic
+		// from this timer goroutine takes the worker down, which it reports with the input.
+		stop := time.AfterFunc(5*time.Second, func() { panic(fmt.Sprintf("ReadIDX still running after 5s (a hang) on %.300q", file)) }).Stop
+		defer stop()
+		var got *dataset.IDX
+		var err error
+		wantBoundedAlloc(t, plainLen(file), func() { got, err = dataset.ReadIDX(bytes.NewReader(file), "fuzz") })
 		if err != nil {
 			return
 		}
@@ -125,4 +141,29 @@ func FuzzReadIDX(f *testing.F) {
 			t.Fatalf("got %d bytes, want %d for dims %v", len(got.Data), size, got.Dims)
 		}
 	})
+}
+
+// plainLen is how many bytes file holds once gunzipped (as ReadIDX sees it), capped at MaxBytes.
+func plainLen(file []byte) int {
+	zr, err := gzip.NewReader(bytes.NewReader(file))
+	if err != nil {
+		return len(file)
+	}
+	n, _ := io.Copy(io.Discard, io.LimitReader(zr, dataset.MaxBytes))
+	return max(int(n), len(file))
+}
+
+// wantBoundedAlloc runs fn and fails when the process allocated more than 4 MiB (the reader's
+// 1 MiB head start on the payload buffer, twice that under -race, plus gzip and bufio state)
+// plus 4 bytes per byte of content meanwhile (the payload buffer as it doubles). TotalAlloc is
+// process-wide, but a fuzz worker runs one input at a time.
+func wantBoundedAlloc(t *testing.T, contentLen int, fn func()) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(4<<20+4*contentLen); got > limit {
+		t.Fatalf("allocated %d bytes for %d bytes of content; limit %d", got, contentLen, limit)
+	}
 }

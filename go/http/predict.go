@@ -181,7 +181,9 @@ func toTensor(v any, name string) (gan.Tensor, error) {
 			return gan.Tensor{}, gan.Errorf(gan.EINVALID, "input %q is too large", name)
 		}
 	}
-	t := gan.Tensor{Shape: shape, Float32: make([]float32, 0, size)}
+	// The shape comes from the first list at each depth only, so a ragged body of 1 KB can
+	// declare 2^28 values: preallocate a bounded amount and let the values that do arrive grow it.
+	t := gan.Tensor{Shape: shape, Float32: make([]float32, 0, min(size, 1<<16))}
 	if err := flatten(v, shape, &t.Float32); err != nil {
 		return gan.Tensor{}, gan.Errorf(gan.EINVALID, "input %q: %s", name, err)
 	}
