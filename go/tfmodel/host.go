@@ -101,6 +101,9 @@ func OpenHost(cfg HostConfig) (*Host, error) {
 		// the trainer may be writing one right now.
 		removeInterruptedSaves(cfg.Base, cfg.Logger)
 	}
+	for _, dir := range incompleteVersions(cfg.Base) {
+		cfg.Logger.Warn("ignoring a version directory without saved_model.pb or variables/variables.index", "dir", dir)
+	}
 	var trainer *Model
 	if !cfg.Replica {
 		if trainer, err = Open(VersionDir(cfg.Base, version)); err != nil {

@@ -1,11 +1,14 @@
 package tfmodel_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -183,6 +186,37 @@ func TestReplicaFollowsTrainer(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if v := replica.ServedVersion(); v != 2 {
 		t.Errorf("served version=%d after a broken version 3 appeared, want 2", v)
+	}
+}
+
+// Start-up serves the newest complete version and reports what it ignored: a numeric directory
+// without the SavedModel files, and an interrupted save's temporary directory (removed).
+func TestOpenHostReportsIncompleteDirectories(t *testing.T) {
+	base := t.TempDir()
+	if err := os.CopyFS(filepath.Join(base, "1"), os.DirFS(fixtureDir)); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{"2", ".tmp-version-42"} {
+		if err := os.MkdirAll(filepath.Join(base, dir, "variables"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	h, err := tfmodel.OpenHost(tfmodel.HostConfig{Name: "gan", Base: base, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if v := h.ServedVersion(); v != 1 {
+		t.Errorf("served version %d, want 1", v)
+	}
+	for _, want := range []string{"dir=" + filepath.Join(base, "2"), "dir=" + filepath.Join(base, ".tmp-version-42")} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("start-up logs do not report %s:\n%s", want, logs.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(base, ".tmp-version-42")); !os.IsNotExist(err) {
+		t.Errorf("the interrupted save's directory was not removed (stat: %v)", err)
 	}
 }
 

@@ -162,6 +162,20 @@ func Versions(base string) ([]int64, error) {
 	return versions, nil
 }
 
+// incompleteVersions returns the numeric directories under base that Versions ignores because
+// they are not complete, for start-up to report: someone may have copied a version by hand.
+func incompleteVersions(base string) []string {
+	entries, _ := os.ReadDir(base)
+	var dirs []string
+	for _, e := range entries {
+		dir := filepath.Join(base, e.Name())
+		if v, err := strconv.ParseInt(e.Name(), 10, 64); err == nil && v >= 1 && e.IsDir() && !complete(dir) {
+			dirs = append(dirs, dir)
+		}
+	}
+	return dirs
+}
+
 // OpenLatest opens the highest complete version under base. When it does not load (a corrupted
 // or wrong model), it falls back to the next older version, so one bad save cannot take the
 // service down; the versions skipped are returned with their errors, for the caller to report.
