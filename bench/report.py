@@ -27,7 +27,7 @@ TARGETS = {
 SERVERS = {
     "go-batch": "Go host, batching on (default -batch-max-size 256), -max-concurrent 64",
     "go-nobatch": "Go host, batching off (-batch-max-size 0), -max-concurrent 64",
-    "go-default": "Go host, shipped defaults (-max-concurrent 16)",
+    "go-default": "Go host, shipped defaults (no flags: batching on, -max-concurrent 64)",
     "python": "FastAPI + uvicorn reference server (bench/pyserver.py)",
 }
 
@@ -589,9 +589,9 @@ def markdown(r):
           f"{f(ratio(hv('go-nobatch', 'rps'), hv('python', 'rps')), 2)}x | {f(ratio(hv('go-batch', 'p99_ms'), hv('python', 'p99_ms')), 2)}x |")
     w("")
     share = fig["default_config_c64_non_2xx_share"]
-    w(f"With the shipped defaults (`-max-concurrent 16`), {f(100 * share, 1) + '%' if share is not None else 'n/a'} of the requests at c=64 "
-      "were answered 503 + Retry-After: that is the host's admission limit working as documented, so the "
-      "throughput comparison runs the Go host with `-max-concurrent 64`.")
+    w(f"With the shipped defaults, {f(100 * share, 1) + '%' if share is not None else 'n/a'} of the requests at c=64 "
+      "were answered 503 + Retry-After (the admission limit, `-max-concurrent`, beyond which requests are "
+      "refused rather than queued).")
     w("")
     w(f"HTTP + PNG overhead at n=256, c=1 (go-batch): {f(fig['http_n256_ms_per_request'], 2)} ms per request "
       f"(1 / requests/s; p50 {f(http.get('go-batch', {}).get('n256', {}).get('c1', {}).get('p50_ms'), 2)} ms) against "
