@@ -114,7 +114,7 @@ func storageError(base string, version int64, err error) error {
 	for _, p := range problems {
 		if errors.Is(err, p.errno) || strings.Contains(text, p.errno.Error()) {
 			return gan.Wrap(err, gan.EINTERNAL, fmt.Sprintf(
-				"cannot save version %d under %s: %s (%s); the served version and the unsaved training state are unchanged, save again once that is fixed",
+				"cannot save version %d under %s: %s (%s); the existing versions and the training state in memory are unchanged, save again once that is fixed",
 				version, base, p.what, p.errno.Error()))
 		}
 	}
