@@ -13,7 +13,7 @@ soak_time=${SOAK_TIME:-2m}
 mkdir -p "$out"
 
 # The tests that inject faults; their pass/skip status and logged errors go into the report.
-faults='^(TestSIGKILLNeverLosesSavedVersions|TestServeSIGTERM|TestCheckpointEvery|TestSaveFaultsLoseNothing|TestOpenErrors|TestOpenLatestFallsBackPastBadVersions|TestVersionsIgnoresIncomplete|TestReadyzReportsBadVersions|TestBadInputs|TestGenerateRowsIndependentOfBatch)$'
+faults='^(TestSIGKILLNeverLosesSavedVersions|TestServeSIGTERM|TestCheckpointEvery|TestSaveFaultsLoseNothing|TestOpenErrors|TestOpenLatestFallsBackPastBadVersions|TestVersionsIgnoresIncomplete|TestOpenHostReportsIncompleteDirectories|TestReadyzReportsBadVersions|TestBadInputs|TestGenerateRowsIndependentOfBatch)$'
 scripts/tfenv.sh go test -count=1 -json -run "$faults" ./go/tfmodel ./go/http ./go/cmd/ganhost >"$out/faults.jsonl" ||
   { echo "reliability: fault tests failed (see $out/faults.jsonl)" >&2; exit 1; }
 

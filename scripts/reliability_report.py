@@ -22,6 +22,8 @@ FAULTS = {
     "TestOpenLatestFallsBackPastBadVersions": "newest versions corrupted (truncated saved_model.pb, truncated "
     "variables): the newest loadable one is served",
     "TestVersionsIgnoresIncomplete": "incomplete and temporary version directories are never listed",
+    "TestOpenHostReportsIncompleteDirectories": "start-up reports the incomplete directories it ignores and removes "
+    "an interrupted save's temporary directory",
     "TestReadyzReportsBadVersions": "bad versions reported in /readyz and metrics",
     "TestBadInputs": "every bad-input case of the HTTP API gets a 4xx naming the parameter",
     "TestGenerateRowsIndependentOfBatch": "batched generation: a row never depends on its batch",
