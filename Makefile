@@ -142,8 +142,9 @@ fuzz-short: $(VENV)/.installed
 # generation, :predict, hostile requests, training and saves at once; it stops by itself after
 # SOAK_TIME and writes its figures for docs/reliability.md. `make test` runs a 15 s version.
 SOAK_TIME ?= 2m
+SOAK_REPORT ?= $(CURDIR)/build/reliability/soak.json
 soak: venv data
-	GANHOST_SOAK=$(SOAK_TIME) GANHOST_SOAK_REPORT=$(CURDIR)/build/reliability/soak.json \
+	GANHOST_SOAK=$(SOAK_TIME) GANHOST_SOAK_REPORT=$(SOAK_REPORT) \
 		$(TFENV) go test -race -count=1 -timeout 3h -run '^TestSoak$$' -v ./go/cmd/ganhost
 
 # docs/reliability.md from fresh runs of the fault tests, fuzzers, soak and audit (scripts/reliability.sh).

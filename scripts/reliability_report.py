@@ -55,7 +55,10 @@ def main():
     args = ap.parse_args()
     tests = read_faults(args.out / "faults.jsonl")
     fuzz = json.loads((args.out / "fuzz.json").read_text())
-    soak = json.loads((args.out / "soak.json").read_text())
+    soaks = [json.loads((args.out / "soak.json").read_text())]
+    if (args.out / "soak-long.json").exists():
+        soaks.append(json.loads((args.out / "soak-long.json").read_text()))
+    soak = soaks[0]
     audit = (args.out / "audit.txt").read_text().strip().splitlines()
     audit_python = (args.out / "audit-python.txt").read_text().strip().splitlines()
 
@@ -125,30 +128,31 @@ def main():
 
     w("## Sustained load (soak)\n")
     mib = 1 << 20
-    w(f"`make soak` ran a real `ganhost serve` process for {soak['duration_s']:.0f} s"
+    durations = " and ".join(f"{s['duration_s']:.0f} s" for s in soaks)
+    w(f"`make soak` ran a real `ganhost serve` process for {durations}"
       f"{' under the race detector' if soak['race_detector'] else ''}: 6 clients generating (n 1..24, 8 seeds, "
       "so most requests repeat an earlier one), 2 clients calling `:predict` on the served version, 1 client sending "
       "hostile requests, 1 client training in 30-step runs with `-checkpoint-every 40` and explicit saves.\n")
-    w("| figure | value |")
-    w("| --- | ---: |")
+    w("| figure | " + " | ".join(f"{s['duration_s']:.0f} s" for s in soaks) + " |")
+    w("| --- |" + " ---: |" * len(soaks))
     rows = [
-        ("requests", f"{soak['requests']:,}"),
-        ("generate (PNG decoded and size checked)", f"{soak['generate']:,}"),
-        ("`:predict` (shape checked)", f"{soak['predict']:,}"),
-        ("hostile requests (all 4xx)", f"{soak['hostile']:,}"),
-        ("training steps", f"{soak['train_steps']:,}"),
-        ("versions saved and swapped in under load", f"{soak['versions_saved']}"),
-        ("5xx responses", f"{soak['server_errors_5xx']}"),
-        ("transport errors", f"{soak['transport_errors']}"),
-        ("wrong responses (bad PNG, size, shape, unexpected status)", f"{soak['wrong_responses']}"),
-        ("same version and seed, different bytes", f"{soak['nondeterministic']}"),
-        ("resident memory after warm-up (max of the middle third)", f"{soak['rss_warm_bytes'] / mib:.0f} MiB"),
-        ("resident memory at the end (max of the last third)", f"{soak['rss_end_bytes'] / mib:.0f} MiB"),
-        ("resident memory growth", f"{100 * soak['rss_growth']:+.1f}%"),
-        ("goroutines idle before / after", f"{soak['goroutines_before']} / {soak['goroutines_after']}"),
+        ("requests", lambda s: f"{s['requests']:,}"),
+        ("generate (PNG decoded and size checked)", lambda s: f"{s['generate']:,}"),
+        ("`:predict` (shape checked)", lambda s: f"{s['predict']:,}"),
+        ("hostile requests (all 4xx)", lambda s: f"{s['hostile']:,}"),
+        ("training steps", lambda s: f"{s['train_steps']:,}"),
+        ("versions saved and swapped in under load", lambda s: f"{s['versions_saved']}"),
+        ("5xx responses", lambda s: f"{s['server_errors_5xx']}"),
+        ("transport errors", lambda s: f"{s['transport_errors']}"),
+        ("wrong responses (bad PNG, size, shape, unexpected status)", lambda s: f"{s['wrong_responses']}"),
+        ("same version and seed, different bytes", lambda s: f"{s['nondeterministic']}"),
+        ("resident memory after warm-up (max of the middle third)", lambda s: f"{s['rss_warm_bytes'] / mib:.0f} MiB"),
+        ("resident memory at the end (max of the last third)", lambda s: f"{s['rss_end_bytes'] / mib:.0f} MiB"),
+        ("resident memory growth", lambda s: f"{100 * s['rss_growth']:+.1f}%"),
+        ("goroutines idle before / after", lambda s: f"{s['goroutines_before']} / {s['goroutines_after']}"),
     ]
     for k, v in rows:
-        w(f"| {k} | {v} |")
+        w(f"| {k} | " + " | ".join(v(s) for s in soaks) + " |")
     w("")
 
     w("## Dependency audit\n")
