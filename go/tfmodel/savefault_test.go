@@ -132,13 +132,13 @@ func fillDisk(t *testing.T, base string) func() {
 	if err := syscall.Mount("tmpfs", base, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
 		t.Skipf("cannot mount a tmpfs (needs privileges): %v", err)
 	}
+	t.Cleanup(func() { _ = syscall.Unmount(base, syscall.MNT_DETACH) }) // after the host closes
 	copyFixture(t, base)
 	return func() {
 		// "Freeing space": the mount grows, as an operator would free or add disk.
 		if err := syscall.Mount("tmpfs", base, "tmpfs", syscall.MS_REMOUNT, "size=64m"); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = syscall.Unmount(base, syscall.MNT_DETACH) })
 	}
 }
 
