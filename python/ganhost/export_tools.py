@@ -200,16 +200,27 @@ def _check_labels(role: str, model, labels) -> None:
         raise ExportError(f"{role} '{model.name}' labels input '{_tname(labels)}' has dtype {labels.dtype}; expected int32 [N]")
 
 
-def _labels_tensor(labels_in, user_labels):
-    """Map the contract's int32 [N] labels onto the user's labels input ([N] or [N, 1], its dtype)."""
+def _labels_need_adapting(labels) -> bool:
+    """Whether the user's labels input differs from the contract's int32 [N]."""
+    return labels is not None and (len(labels.shape) == 2 or str(labels.dtype) != "int32")
+
+
+def _wire_labels(main, labels, labels_first: bool, main_name: str, adaptations: list[str]):
+    """Add the contract's int32 [N] labels input and map it onto the user's labels input ([N] or
+    [N, 1], its dtype). Returns that input and the user model's arguments in its own order."""
     import keras
 
+    labels_in = keras.Input((), dtype="int32", name="labels")
     x = labels_in
-    if len(user_labels.shape) == 2:
+    if len(labels.shape) == 2:
         x = keras.ops.expand_dims(x, -1)
-    if str(user_labels.dtype) != "int32":
-        x = keras.ops.cast(x, user_labels.dtype)
-    return x
+    if str(labels.dtype) != "int32":
+        x = keras.ops.cast(x, labels.dtype)
+    if labels_first:
+        adaptations.append(f"reordered inputs to [{main_name}, labels]")
+    if _labels_need_adapting(labels):
+        adaptations.append(f"labels int32 [N] fed to its labels input {labels.dtype} {_fmt(labels.shape)}")
+    return labels_in, ([x, main] if labels_first else [main, x])
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,22 +335,14 @@ def _prepare_generator(model, conditional: bool | None) -> tuple[_Prepared, bool
         raise ExportError(f"{role} '{model.name}' output (layer '{_tname(out)}') has dtype {out.dtype}; expected float32 [N, 28, 28, 1]")
 
     _ensure_trainable(role, model, adaptations)
-    needs_wrap = layout != IMAGE_SHAPE or labels_first or (
-        labels is not None and (len(labels.shape) == 2 or str(labels.dtype) != "int32")
-    )
+    needs_wrap = layout != IMAGE_SHAPE or labels_first or _labels_need_adapting(labels)
     if not needs_wrap:
         return _Prepared(model, adaptations), conditional
     z_in = keras.Input((LATENT_DIM,), name="z")
     wrapper_inputs, args = [z_in], [z_in]
     if conditional:
-        labels_in = keras.Input((), dtype="int32", name="labels")
+        labels_in, args = _wire_labels(z_in, labels, labels_first, "z", adaptations)
         wrapper_inputs.append(labels_in)
-        user_labels = _labels_tensor(labels_in, labels)
-        args = [user_labels, z_in] if labels_first else [z_in, user_labels]
-        if labels_first:
-            adaptations.append("reordered inputs to [z, labels]")
-        if len(labels.shape) == 2 or str(labels.dtype) != "int32":
-            adaptations.append(f"labels int32 [N] fed to its labels input {labels.dtype} {_fmt(labels.shape)}")
     x = model(args if conditional else z_in)
     if layout != IMAGE_SHAPE:
         x = keras.layers.Reshape(IMAGE_SHAPE, name="to_images")(x)
@@ -400,9 +403,7 @@ def _prepare_discriminator(model, conditional: bool, strip_sigmoid: bool) -> _Pr
             )
 
     _ensure_trainable(role, model, adaptations)
-    needs_wrap = layout != IMAGE_SHAPE or labels_first or (
-        labels is not None and (len(labels.shape) == 2 or str(labels.dtype) != "int32")
-    )
+    needs_wrap = layout != IMAGE_SHAPE or labels_first or _labels_need_adapting(labels)
     if not needs_wrap:
         return _Prepared(model, adaptations)
     images_in = keras.Input(IMAGE_SHAPE, name="images")
@@ -412,14 +413,8 @@ def _prepare_discriminator(model, conditional: bool, strip_sigmoid: bool) -> _Pr
         adaptations.append(f"prepended Reshape [N, 28, 28, 1] -> {_fmt((None, *layout))}")
     wrapper_inputs, args = [images_in], x
     if conditional:
-        labels_in = keras.Input((), dtype="int32", name="labels")
+        labels_in, args = _wire_labels(x, labels, labels_first, "images", adaptations)
         wrapper_inputs.append(labels_in)
-        user_labels = _labels_tensor(labels_in, labels)
-        args = [user_labels, x] if labels_first else [x, user_labels]
-        if labels_first:
-            adaptations.append("reordered inputs to [images, labels]")
-        if len(labels.shape) == 2 or str(labels.dtype) != "int32":
-            adaptations.append(f"labels int32 [N] fed to its labels input {labels.dtype} {_fmt(labels.shape)}")
     wrapper = keras.Model(wrapper_inputs if conditional else images_in, model(args), name="discriminator")
     return _Prepared(wrapper, adaptations)
 
