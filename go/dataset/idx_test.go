@@ -4,15 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
-	"fmt"
 	"io"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ganhost/ganhost/go/dataset"
+	"github.com/ganhost/ganhost/go/internal/fuzzguard"
 )
 
 // idxBytes encodes an IDX file with the given magic and dims around data,
@@ -123,10 +122,7 @@ func FuzzReadIDX(f *testing.F) {
 	f.Add(idxBytes(f, 0x00000801, []uint32{1 << 29}, []byte{1}, false))
 	f.Add(idxBytes(f, 0x00000803, []uint32{1 << 20, 28, 28}, []byte{1}, true))
 	f.Fuzz(func(t *testing.T, file []byte) {
-		// The fuzzing engine does not notice a hung worker (it passes at -fuzztime); a panic
-		// from this timer goroutine takes the worker down, which it reports with the input.
-		stop := time.AfterFunc(5*time.Second, func() { panic(fmt.Sprintf("ReadIDX still running after 5s (a hang) on %.300q", file)) }).Stop
-		defer stop()
+		defer fuzzguard.Watchdog(5*time.Second, file)()
 		var got *dataset.IDX
 		var err error
 		wantBoundedAlloc(t, plainLen(file), func() { got, err = dataset.ReadIDX(bytes.NewReader(file), "fuzz") })
@@ -159,11 +155,5 @@ func plainLen(file []byte) int {
 // process-wide, but a fuzz worker runs one input at a time.
 func wantBoundedAlloc(t *testing.T, contentLen int, fn func()) {
 	t.Helper()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(4<<20+4*contentLen); got > limit {
-		t.Fatalf("allocated %d bytes for %d bytes of content; limit %d", got, contentLen, limit)
-	}
+	fuzzguard.BoundedAlloc(t, 4<<20, 4, contentLen, fn)
 }

@@ -3,13 +3,11 @@ package ganhttp
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ganhost/ganhost/go/gan"
+	"github.com/ganhost/ganhost/go/internal/fuzzguard"
 	"github.com/ganhost/ganhost/go/tfmodel"
 )
 
@@ -230,11 +229,7 @@ const hangAfter = 5 * time.Second
 // watchdog panics when the input runs for longer than hangAfter; call the function it returns
 // when the input is done. The panic comes from a timer goroutine, so it takes the whole fuzz
 // worker down, which the engine does report, with the input as a crasher in testdata/fuzz/.
-func watchdog(input string) (stop func() bool) {
-	return time.AfterFunc(hangAfter, func() {
-		panic(fmt.Sprintf("fuzz input still running after %v (a hang): %.300q", hangAfter, input))
-	}).Stop
-}
+func watchdog(input string) (stop func() bool) { return fuzzguard.Watchdog(hangAfter, input) }
 
 // wantBoundedAlloc runs fn and fails when the process allocated more than 1 MiB plus 512 bytes
 // per input byte meanwhile: linear in what the client sent, where a size read from the input (a
@@ -242,13 +237,7 @@ func watchdog(input string) (stop func() bool) {
 // fuzz worker runs one input at a time.
 func wantBoundedAlloc(t *testing.T, inputLen int, fn func()) {
 	t.Helper()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(1<<20+512*inputLen); got > limit {
-		t.Fatalf("allocated %d bytes for a %d-byte input; limit %d", got, inputLen, limit)
-	}
+	fuzzguard.BoundedAlloc(t, 1<<20, 512, inputLen, fn)
 }
 
 // serve sends a request for target (a request-target as on the request line) through e and
