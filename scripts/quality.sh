@@ -5,7 +5,8 @@
 #
 # Usage: scripts/quality.sh [ROW...]   rows: mlp dcgan cond-mlp cond-dcgan (default: all)
 # Env: QUALITY_STEPS (15000), QUALITY_BATCH (64), QUALITY_SEED (0), QUALITY_DIR (build/quality),
-#      DATASET (mnist). Trained rows are cached in QUALITY_DIR/<row>/1 and reused.
+#      DATASET (mnist). Trained rows are cached in QUALITY_DIR/<row>/1 and reused; a row whose
+#      training was killed resumes from its last backup (every 500 steps, QUALITY_DIR/backups).
 # On 2 CPU cores an MLP row takes about 12 minutes and a DCGAN row about 100 minutes at
 # 15000 x 64 (idle machine). Output: docs/quality.md at 15000 x 64, docs/quality_<steps>[x<batch>].md
 # at other budgets (and _fashion after quality for DATASET=fashion), with a sample grid per row.
@@ -29,7 +30,8 @@ for row in "${rows[@]}"; do
   if [ ! -f "$out/saved_model.pb" ]; then
     rm -rf "$out"
     "$py" -m ganhost train --config "${preset[$row]}" --dataset "$dataset" --steps "$steps" \
-      --batch-size "$batch" --seed "$seed" --log-every 1000 --out "$out"
+      --batch-size "$batch" --seed "$seed" --log-every 1000 --out "$out" \
+      --backup-dir "$dir/backups/$dataset-$row-$steps-$batch-$seed"
   fi
   models+=(--model "$row=$out")
 done

@@ -45,10 +45,12 @@ def cmd_train(args) -> None:
     from ganhost.distribute import StrategyError, export_from_strategy, is_chief, make_strategy
     from ganhost.export import export_savedmodel
     from ganhost.model import GAN
-    from ganhost.train import reset_optimizers, train
+    from ganhost.train import TrainingBackup, reset_optimizers, train
 
     # The strategy before any other TensorFlow work: MultiWorkerMirroredStrategy sets up the
     # collectives at start-up. Every worker runs this same command; only the chief keeps results.
+    if args.backup_dir and args.strategy != "default":
+        sys.exit("--backup-dir works only with --strategy default")
     try:
         strategy = make_strategy(args.strategy)
     except StrategyError as e:
@@ -63,6 +65,10 @@ def cmd_train(args) -> None:
     images, labels = load_dataset(data_path, split="train")
     with strategy.scope():
         gan = GAN(config_by_name(args.config))
+    backup = None
+    if args.backup_dir:
+        run = {"config": args.config, "dataset": data_path, "train_images": int(len(images)), "batch_size": args.batch_size, "seed": args.seed}
+        backup = TrainingBackup(args.backup_dir, args.backup_every, run)
     history = train(
         gan,
         to_model_range(images),
@@ -72,11 +78,14 @@ def cmd_train(args) -> None:
         log_every=args.log_every,
         labels=labels,
         strategy=strategy,
+        backup=backup,
     )
     if args.reset_optimizer:
         reset_optimizers(gan)
     if args.strategy == "default":
         export_savedmodel(gan, args.out)
+        if backup is not None:
+            backup.remove()
     else:
         export_from_strategy(gan, args.out)  # every worker; only the chief writes args.out
     if not chief:
@@ -92,6 +101,7 @@ def cmd_train(args) -> None:
         "replicas": strategy.num_replicas_in_sync,
         "seed": args.seed,
         "optimizer_reset_before_export": args.reset_optimizer,
+        "resumed_from_backup_at_step": backup.resumed_from if backup else None,
         "final_d_loss": history[-1].d_loss if history else None,
         "final_g_loss": history[-1].g_loss if history else None,
         "python": platform.python_version(),
@@ -132,6 +142,13 @@ def cmd_eval(args) -> None:
     command = "python -m ganhost " + shlex.join(sys.argv[1:]) if args.command_line is None else args.command_line
     write_results(rows, args.out, args.stem, args.default, command, args.classifier)
     print(f"wrote {args.out}/{args.stem}.md and .json")
+    if args.check_against:
+        from ganhost.evaluate import compare_with_table
+
+        matched, differences = compare_with_table(rows, args.check_against)
+        if differences:
+            sys.exit(f"these rows differ from {args.check_against} (rerun `make quality` if the model changed):\n" + "\n".join(differences))
+        print(f"reproduces rows {', '.join(matched)} of {args.check_against}")
 
 
 def cmd_export_user(args) -> None:
@@ -191,6 +208,12 @@ def main(argv=None) -> None:
         "multiworker (MultiWorkerMirroredStrategy, one process per worker, configured by TF_CONFIG)",
     )
     p.add_argument("--reset-optimizer", action="store_true", help="zero Adam moments before export (smaller commits)")
+    p.add_argument(
+        "--backup-dir",
+        default=None,
+        help="snapshot the run here and resume from the newest snapshot when started again (removed after export)",
+    )
+    p.add_argument("--backup-every", type=int, default=500, help="steps between snapshots (with --backup-dir)")
     p.add_argument("--out", required=True, help="version directory to create, e.g. savedmodel/gan/1")
     p.set_defaults(func=cmd_train)
 
@@ -219,6 +242,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", default="docs")
     p.add_argument("--stem", default="eval", help="output file names: STEM.md, STEM.json")
     p.add_argument("--command-line", default=None, help="command recorded in the output (default: this one)")
+    p.add_argument("--check-against", default=None, metavar="JSON", help="fail unless every row scored matches this earlier table (e.g. docs/quality.json)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("fixture", help="regenerate the tiny SavedModels committed for Go tests")

@@ -152,8 +152,13 @@ def evaluate(
     return rows
 
 
-def check_targets(r: Row, ceiling: Row) -> dict[str, bool]:
-    """The issue's targets for the shipped default, each pass/fail."""
+# The issue's rows 1 and 2: the shipped default must beat both at the same training budget.
+BASELINE_ROWS = ("mlp", "dcgan")
+
+
+def check_targets(r: Row, ceiling: Row, baselines: list[Row] = ()) -> dict[str, bool]:
+    """The issue's targets for the shipped default, each pass/fail. ``baselines``: rows whose
+    FID it must beat; only those trained with the same budget count."""
     checks = {
         f"FID <= {TARGETS['fid_vs_ceiling']} x ceiling ({ceiling.fid * TARGETS['fid_vs_ceiling']:.1f})": r.fid <= ceiling.fid * TARGETS["fid_vs_ceiling"],
         f"precision >= {TARGETS['precision']}": r.precision >= TARGETS["precision"],
@@ -162,7 +167,44 @@ def check_targets(r: Row, ceiling: Row) -> dict[str, bool]:
     }
     if r.cond_accuracy is not None:
         checks[f"conditional accuracy >= {TARGETS['cond_accuracy']:.0%}"] = r.cond_accuracy >= TARGETS["cond_accuracy"]
+    for b in baselines:
+        if b.budget and b.budget == r.budget:
+            checks[f"FID lower than {b.name} at the same budget ({b.budget}: {b.fid:.2f})"] = r.fid < b.fid
     return checks
+
+
+def _cells(r: Row) -> list[str]:
+    """The table cells that carry results (not the row's name or grid file)."""
+    cond = f"{r.cond_accuracy:.3f}" if r.cond_accuracy is not None else "n/a"
+    return [
+        r.description, r.budget or "-", f"{r.fid:.2f}", f"{r.precision:.3f}", f"{r.recall:.3f}",
+        f"{r.min_share:.1%}..{r.max_share:.1%}", f"{r.mean_confidence:.3f}", cond,
+    ]
+
+
+def compare_with_table(rows: list[Row], reference_json: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """Check that every row in ``rows`` appears, as printed, in a table written earlier (e.g.
+    docs/quality.json), so ``make eval`` shows that it reproduces ``make quality``'s table.
+
+    The floor and ceiling rows pair by name, model rows by SavedModel path (``make eval`` names
+    the shipped row differently from ``make quality``). Returns (rows that match, differences).
+    """
+    reference = [Row(**d) for d in json.loads(Path(reference_json).read_text())["rows"]]
+
+    def key(r: Row) -> str:
+        return r.name if r.name in ("floor", "ceiling") else r.description
+
+    by_key = {key(r): r for r in reference}
+    matched, differences = [], []
+    for r in rows:
+        ref = by_key.get(key(r))
+        if ref is None:
+            differences.append(f"{r.name}: no row for {key(r)} in {reference_json}")
+        elif _cells(r) == _cells(ref):
+            matched.append(ref.name)
+        else:
+            differences.append(f"{r.name}: {' | '.join(_cells(r))}\n  {ref.name} in {reference_json}: {' | '.join(_cells(ref))}")
+    return matched, differences
 
 
 def markdown_table(rows: list[Row]) -> str:
@@ -171,18 +213,15 @@ def markdown_table(rows: list[Row]) -> str:
         "| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |",
     ]
     for r in rows:
-        cond = f"{r.cond_accuracy:.3f}" if r.cond_accuracy is not None else "n/a"
-        lines.append(
-            f"| {r.name} | {r.description} | {r.budget or '-'} | {r.fid:.2f} | {r.precision:.3f} | {r.recall:.3f} | "
-            f"{r.min_share:.1%}..{r.max_share:.1%} | {r.mean_confidence:.3f} | {cond} | [grid]({r.grid}) |"
-        )
+        lines.append(f"| {r.name} | " + " | ".join(_cells(r)) + f" | [grid]({r.grid}) |")
     return "\n".join(lines) + "\n"
 
 
 def write_results(rows: list[Row], out_dir: str, stem: str, default: str | None, command: str, classifier: str) -> None:
     """``<stem>.json`` and ``<stem>.md`` in out_dir, with the target checks for ``default``."""
     by_name = {r.name: r for r in rows}
-    checks = check_targets(by_name[default], by_name["ceiling"]) if default in by_name else {}
+    baselines = [by_name[n] for n in BASELINE_ROWS if n in by_name and n != default]
+    checks = check_targets(by_name[default], by_name["ceiling"], baselines) if default in by_name else {}
     record = {"command": command, "classifier": classifier, "rows": [dataclasses.asdict(r) for r in rows], "targets": checks}
     Path(out_dir, stem + ".json").write_text(json.dumps(record, indent=1) + "\n")
     md = [

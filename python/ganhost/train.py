@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -43,6 +47,85 @@ class BatchSampler:
     def noise(self) -> np.ndarray:
         return self.rng.standard_normal((self.batch_size, LATENT_DIM), dtype=np.float32)
 
+    def state(self) -> dict:
+        """Where the sampler is: its generator's state and the rest of the current epoch."""
+        return {"rng": self.rng.bit_generator.state, "order": self._order.tolist()}
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self._order = np.array(state["order"], dtype=np.int64)
+
+
+class TrainingBackup:
+    """Snapshots of a training run every ``every`` steps in ``directory``, so a run that is killed
+    resumes from its last snapshot instead of from step 0 (what Keras's ``BackupAndRestore``
+    callback does for ``fit``). A snapshot holds every variable of the GAN (weights, optimizer
+    moments, dropout seed states, global step), the batch sampler's state and the losses so far,
+    so a resumed run takes exactly the steps the uninterrupted run would have taken.
+
+    ``run`` describes the run (config, data, batch size, seed); a snapshot from another run is
+    refused rather than silently mixed in.
+    """
+
+    def __init__(self, directory: str | os.PathLike, every: int, run: dict):
+        if every < 1:
+            raise ValueError(f"backup every {every} steps: want at least 1")
+        self.directory = Path(directory)
+        self.every = every
+        self.run = run
+        self.resumed_from: int | None = None  # the step restore() resumed from, if it did
+
+    def _snapshots(self) -> list[Path]:
+        """Complete snapshots, oldest first (an interrupted write leaves only a .tmp directory)."""
+        found = [p for p in self.directory.glob("step-*") if p.is_dir() and p.name[5:].isdigit()]
+        return sorted(found, key=lambda p: int(p.name[5:]))
+
+    def restore(self, gan: GAN, sampler: BatchSampler) -> list[StepLog]:
+        """Load the newest snapshot into ``gan`` and ``sampler``; returns the losses logged up to
+        it (empty when there is no snapshot: the run starts from step 0)."""
+        snapshots = self._snapshots()
+        if not snapshots:
+            return []
+        newest = snapshots[-1]
+        state = json.loads((newest / "state.json").read_text())
+        if state["run"] != self.run:
+            raise ValueError(
+                f"the backup in {self.directory} belongs to another run ({state['run']}, this one is {self.run}); "
+                "remove it or pass another --backup-dir"
+            )
+        saved = np.load(newest / "variables.npz")
+        values = [saved[f"v{i}"] for i in range(len(saved.files))]
+        variables = _training_state(gan)
+        if [a.shape for a in values] != [tuple(v.shape) for v in variables]:
+            raise ValueError(f"the variables in {newest} do not fit this GAN's")
+        for v, value in zip(variables, values):
+            v.assign(value)
+        sampler.set_state(state["sampler"])
+        self.resumed_from = len(state["history"])
+        return [StepLog(**h) for h in state["history"]]
+
+    def save(self, gan: GAN, sampler: BatchSampler, history: list[StepLog]) -> None:
+        """Write a snapshot, then drop the older ones: written under a temporary name and
+        renamed, so a kill mid-write leaves the previous snapshot usable."""
+        step = len(history)
+        final = self.directory / f"step-{step}"
+        tmp = self.directory / f"step-{step}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        # Every variable by position (layer names get per-process suffixes), rather than with
+        # tf.train.Checkpoint, which misses Keras 3's dropout seed-generator states: a run resumed
+        # without them draws other dropout masks than the uninterrupted run.
+        np.savez(tmp / "variables.npz", **{f"v{i}": np.asarray(v) for i, v in enumerate(_training_state(gan))})
+        state = {"run": self.run, "sampler": sampler.state(), "history": [asdict(h) for h in history]}
+        (tmp / "state.json").write_text(json.dumps(state))
+        os.replace(tmp, final)
+        for old in self._snapshots()[:-1]:
+            shutil.rmtree(old)
+
+    def remove(self) -> None:
+        """Called once the trained model is exported: the snapshots are no longer needed."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+
 
 def train(
     gan: GAN,
@@ -54,6 +137,7 @@ def train(
     log=print,
     labels: np.ndarray | None = None,
     strategy: tf.distribute.Strategy | None = None,
+    backup: TrainingBackup | None = None,
 ) -> list[StepLog]:
     """Run ``steps`` adversarial steps on ``images`` (float32 [N, 28, 28, 1] in [-1, 1]);
     conditional models also need the images' ``labels`` (int [N], 0..9).
@@ -68,12 +152,22 @@ def train(
     ``_distributed_step``), and the update equals one on the global batch. The logged losses are
     the global-batch means.
 
+    ``backup``: resume from its newest snapshot, if any, and snapshot the run as it goes (only
+    without a distribution strategy).
+
     Returns one StepLog per step; raises FloatingPointError if a loss stops being finite.
     """
     if gan.cfg.conditional and labels is None:
         raise ValueError("a conditional GAN trains on labelled images: pass labels")
+    history: list[StepLog] = []
     if strategy is None or _is_default_strategy(strategy):
         sampler = BatchSampler(images, batch_size, seed, labels)
+        if backup is not None:
+            history = backup.restore(gan, sampler)
+            if len(history) > steps:
+                raise ValueError(f"the backup in {backup.directory} is at step {len(history)}, past the {steps} steps asked for")
+            if history:
+                log(f"resumed from the backup at step {len(history)} in {backup.directory}")
         plain_step = tf.function(gan.step, jit_compile=False)
 
         def step_fn():
@@ -84,17 +178,20 @@ def train(
             return plain_step(*args)
 
     else:
+        if backup is not None:
+            raise ValueError("training backups are only supported without a distribution strategy")
         step_fn = _distributed_step(gan, strategy, images, labels, batch_size, seed)
-    history: list[StepLog] = []
-    start = time.perf_counter()
-    for i in range(steps):
+    start, first = time.perf_counter(), len(history)
+    for i in range(first, steps):
         out = step_fn()
         entry = StepLog(int(out["step"]), float(out["d_loss"]), float(out["g_loss"]))
         if not (np.isfinite(entry.d_loss) and np.isfinite(entry.g_loss)):
             raise FloatingPointError(f"training diverged at step {entry.step}: {entry}")
         history.append(entry)
+        if backup is not None and (i + 1) % backup.every == 0 and i + 1 < steps:
+            backup.save(gan, sampler, history)
         if log_every and ((i + 1) % log_every == 0 or i + 1 == steps):
-            rate = (i + 1) / (time.perf_counter() - start)
+            rate = (i + 1 - first) / (time.perf_counter() - start)
             log(f"step {entry.step:6d}  d_loss {entry.d_loss:.4f}  g_loss {entry.g_loss:.4f}  ({rate:.1f} steps/s)")
     return history
 
@@ -108,6 +205,13 @@ def reset_optimizers(gan: GAN) -> None:
     for opt in (gan.d_optimizer, gan.g_optimizer):
         for v in opt.variables:
             v.assign(tf.zeros_like(v))
+
+
+def _training_state(gan: GAN) -> list:
+    """Every variable a training step reads or writes: the GAN's own (weights, BatchNorm
+    statistics, dropout seed states, global step) and both optimizers' (moments, iteration
+    counts), which Keras does not list among the model's variables."""
+    return list(gan.variables) + list(gan.d_optimizer.variables) + list(gan.g_optimizer.variables)
 
 
 def _is_default_strategy(strategy: tf.distribute.Strategy) -> bool:

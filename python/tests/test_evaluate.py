@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganhost.evaluate import Generator, Row, check_targets, evaluate, write_results
+from ganhost.evaluate import Generator, Row, check_targets, compare_with_table, evaluate, write_results
 from ganhost.images import grid, to_uint8, write_png
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -61,3 +61,31 @@ def test_png_grid(tmp_path):
     write_png(tmp_path / "g.png", g, scale=2)
     raw = (tmp_path / "g.png").read_bytes()
     assert raw[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(raw[16:20], "big") == 112
+
+
+def test_targets_compare_with_baselines_at_the_same_budget_only():
+    ceiling = Row("ceiling", "", fid=200, precision=0, recall=0, min_share=0, max_share=1, mean_confidence=0.5)
+    shipped = Row("shipped", "", fid=10, precision=0.8, recall=0.6, min_share=0.07, max_share=0.13, mean_confidence=0.9, budget="15000 x 64")
+    mlp = Row("mlp", "", fid=12, precision=0.8, recall=0.6, min_share=0.07, max_share=0.13, mean_confidence=0.9, budget="15000 x 64")
+    dcgan = Row("dcgan", "", fid=9, precision=0.8, recall=0.6, min_share=0.07, max_share=0.13, mean_confidence=0.9, budget="15000 x 64")
+    cheap = Row("dcgan", "", fid=50, precision=0.8, recall=0.6, min_share=0.07, max_share=0.13, mean_confidence=0.9, budget="5000 x 64")
+    checks = check_targets(shipped, ceiling, [mlp, dcgan])
+    assert checks["FID lower than mlp at the same budget (15000 x 64: 12.00)"] is True
+    assert checks["FID lower than dcgan at the same budget (15000 x 64: 9.00)"] is False
+    assert not any("dcgan" in name for name in check_targets(shipped, ceiling, [cheap]))
+
+
+def test_compare_with_table(tmp_path):
+    def row(name, description, fid):
+        return Row(name, description, fid=fid, precision=0.8, recall=0.6, min_share=0.07, max_share=0.13, mean_confidence=0.9)
+
+    table = [row("floor", "real", 0.77), row("ceiling", "untrained", 246.9), row("mlp", "build/mlp/1", 10.4), row("shipped", "savedmodel/gan/1", 3.734)]
+    write_results(table, str(tmp_path), "quality", "shipped", "cmd", str(CLASSIFIER))
+    reference = tmp_path / "quality.json"
+    # Same figures as printed (3.7341 prints as 3.73), the model row named differently: reproduced.
+    matched, differences = compare_with_table([row("floor", "real", 0.7701), row("default", "savedmodel/gan/1", 3.7341)], reference)
+    assert matched == ["floor", "shipped"] and differences == []
+    matched, differences = compare_with_table([row("ceiling", "untrained", 246.9), row("default", "savedmodel/gan/1", 3.80)], reference)
+    assert matched == ["ceiling"] and len(differences) == 1 and "3.80" in differences[0] and "3.73" in differences[0]
+    _, differences = compare_with_table([row("mine", "savedmodel/mine/1", 3.73)], reference)
+    assert differences == [f"mine: no row for savedmodel/mine/1 in {reference}"]
