@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -69,25 +70,27 @@ def cmd_train(args) -> None:
     if args.backup_dir:
         run = {"config": args.config, "dataset": data_path, "train_images": int(len(images)), "batch_size": args.batch_size, "seed": args.seed}
         backup = TrainingBackup(args.backup_dir, args.backup_every, run)
-    history = train(
-        gan,
-        to_model_range(images),
-        args.steps,
-        args.batch_size,
-        args.seed,
-        log_every=args.log_every,
-        labels=labels,
-        strategy=strategy,
-        backup=backup,
-    )
-    if args.reset_optimizer:
-        reset_optimizers(gan)
-    if args.strategy == "default":
-        export_savedmodel(gan, args.out)
-        if backup is not None:
-            backup.remove()
-    else:
-        export_from_strategy(gan, args.out)  # every worker; only the chief writes args.out
+    # The backup directory stays locked until the version is exported and the backup removed.
+    with backup or contextlib.nullcontext():
+        history = train(
+            gan,
+            to_model_range(images),
+            args.steps,
+            args.batch_size,
+            args.seed,
+            log_every=args.log_every,
+            labels=labels,
+            strategy=strategy,
+            backup=backup,
+        )
+        if args.reset_optimizer:
+            reset_optimizers(gan)
+        if args.strategy == "default":
+            export_savedmodel(gan, args.out)
+            if backup is not None:
+                backup.remove()
+        else:
+            export_from_strategy(gan, args.out)  # every worker; only the chief writes args.out
     if not chief:
         return
     record = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -64,7 +65,8 @@ class TrainingBackup:
     so a resumed run takes exactly the steps the uninterrupted run would have taken.
 
     ``run`` describes the run (config, data, batch size, seed); a snapshot from another run is
-    refused rather than silently mixed in.
+    refused rather than silently mixed in. Use it as a context manager around training and
+    export, which keeps other runs off the directory.
     """
 
     def __init__(self, directory: str | os.PathLike, every: int, run: dict):
@@ -74,6 +76,22 @@ class TrainingBackup:
         self.every = every
         self.run = run
         self.resumed_from: int | None = None  # the step restore() resumed from, if it did
+        self._lock = None
+
+    def __enter__(self) -> "TrainingBackup":
+        """Lock the directory for this run (until exit, or until the process dies): a second run
+        started on the same backup would overwrite its snapshots."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.directory / "lock", "w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise RuntimeError(f"another training run is using the backup in {self.directory}") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.close()
 
     def _snapshots(self) -> list[Path]:
         """Complete snapshots, oldest first (an interrupted write leaves only a .tmp directory)."""
@@ -106,7 +124,7 @@ class TrainingBackup:
 
     def save(self, gan: GAN, sampler: BatchSampler, history: list[StepLog]) -> None:
         """Write a snapshot, then drop the older ones: written under a temporary name and
-        renamed, so a kill mid-write leaves the previous snapshot usable."""
+        renamed, so a kill mid-write leaves the previous snapshot usable. The lock file stays."""
         step = len(history)
         final = self.directory / f"step-{step}"
         tmp = self.directory / f"step-{step}.tmp"

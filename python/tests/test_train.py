@@ -80,14 +80,15 @@ def test_backup_resumes_exactly_where_a_killed_run_stopped(tmp_path, preset):
         if line.startswith("step      5"):
             raise Interrupted
 
-    with pytest.raises(Interrupted):
-        train(fresh(0), images, 7, 8, 2, log_every=1, log=stop_after_step_5, labels=labels, backup=TrainingBackup(tmp_path, 3, run))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-3"]
+    with pytest.raises(Interrupted), TrainingBackup(tmp_path, 3, run) as backup:
+        train(fresh(0), images, 7, 8, 2, log_every=1, log=stop_after_step_5, labels=labels, backup=backup)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lock", "step-3"]
     (tmp_path / "step-6.tmp").mkdir()  # a snapshot whose write was cut short is ignored
     # Restoring must overwrite every variable: start from other initial weights.
     resumed_gan = fresh(1)
     logs = []
-    resumed = train(resumed_gan, images, 7, 8, 2, log_every=1, log=logs.append, labels=labels, backup=TrainingBackup(tmp_path, 3, run))
+    with TrainingBackup(tmp_path, 3, run) as backup:
+        resumed = train(resumed_gan, images, 7, 8, 2, log_every=1, log=logs.append, labels=labels, backup=backup)
     assert logs[0] == f"resumed from the backup at step 3 in {tmp_path}"
     assert [line[:11] for line in logs[1:]] == [f"step {i:6d}" for i in range(4, 8)]
     assert resumed == expected
@@ -96,6 +97,18 @@ def test_backup_resumes_exactly_where_a_killed_run_stopped(tmp_path, preset):
     assert [len(v) for v in state] == [len(v) for v in resumed_state]
     for a, b in zip(sum(state, []), sum(resumed_state, [])):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
+
+
+def test_backup_is_used_by_one_run_at_a_time(tmp_path, tiny_gan):
+    from ganhost.train import TrainingBackup
+
+    images, _ = batch(16)
+    with TrainingBackup(tmp_path, 2, {}):  # a run in progress
+        with pytest.raises(RuntimeError, match="another training run is using the backup"):
+            with TrainingBackup(tmp_path, 2, {}) as backup:
+                train(tiny_gan, images, 4, 8, 0, log_every=0, backup=backup)
+    with TrainingBackup(tmp_path, 2, {}) as backup:  # the first run has ended
+        assert len(train(tiny_gan, images, 4, 8, 0, log_every=0, backup=backup)) == 4
 
 
 def test_backup_of_another_run_is_refused(tmp_path, tiny_gan):
