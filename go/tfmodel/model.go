@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,11 +106,25 @@ func (m *Model) bind(loaded *tf.SavedModel, saver *pb.SaverDef) error {
 	// A model is conditional when generate takes labels; the contract then requires them on
 	// train_step too, so the kind is decided by one input and checked everywhere.
 	_, m.conditional = loaded.Signatures[SignatureGenerate].Inputs[KeyLabels]
-	for name, spec := range contractFor(m.conditional) {
-		sig, ok := loaded.Signatures[name]
-		if !ok {
-			return gan.Errorf(gan.EINVALID, "model %s has no %q signature", m.dir, name)
+	contract := contractFor(m.conditional)
+	// Every missing signature at once, in a fixed order: one message says what the model lacks.
+	var missing []string
+	for _, name := range slices.Sorted(maps.Keys(contract)) {
+		if _, ok := loaded.Signatures[name]; !ok {
+			missing = append(missing, strconv.Quote(name))
 		}
+	}
+	if len(missing) > 0 {
+		var have []string
+		for _, name := range slices.Sorted(maps.Keys(loaded.Signatures)) {
+			if !strings.HasPrefix(name, "__") { // TensorFlow's own, such as __saved_model_init_op
+				have = append(have, strconv.Quote(name))
+			}
+		}
+		return gan.Errorf(gan.EINVALID, "model %s has no %s signature; it has %s", m.dir, joinWords(missing, "or"), joinWords(have, "and"))
+	}
+	for name, spec := range contract {
+		sig := loaded.Signatures[name]
 		b := boundSignature{inputs: map[string]tf.Output{}, outputs: map[string]tf.Output{}}
 		for _, side := range []struct {
 			role  string
@@ -386,3 +402,14 @@ func zShape(n int) []int64      { return []int64{int64(n), gan.LatentDim} }
 func imagesShape(n int) []int64 { return []int64{int64(n), gan.ImageSize, gan.ImageSize, 1} }
 
 func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
+
+// joinWords lists words as prose: "a", "a or b", "a, b or c" ("none" for no words).
+func joinWords(words []string, conjunction string) string {
+	switch len(words) {
+	case 0:
+		return "none"
+	case 1:
+		return words[0]
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " " + conjunction + " " + words[len(words)-1]
+}

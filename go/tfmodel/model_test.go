@@ -290,7 +290,7 @@ func TestOpenErrors(t *testing.T) {
 		{"nok, z is int32", editedFixture(t, func(sm *pb.SavedModel) {
 			sm.MetaGraphs[0].SignatureDef["generate"].Inputs["z"].Dtype = tfpb.DataType_DT_INT32
 		}), gan.EINVALID, `"generate" input "z"`},
-		{"nok, a real SavedModel of another kind (the digit classifier)", "../../savedmodel/mnist_classifier/1", gan.EINVALID, `no "generate" signature`},
+		{"nok, a real SavedModel of another kind (the digit classifier)", "../../savedmodel/mnist_classifier/1", gan.EINVALID, `has no "discriminate", "generate" or "train_step" signature; it has "classify", "features" and "serving_default"`},
 		{"nok, variables data file missing", withoutFile(t, "variables/variables.data-00000-of-00001"), gan.EINVALID, "variables"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
