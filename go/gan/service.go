@@ -127,7 +127,7 @@ type ModelStatus struct {
 	Base          string
 	ServedVersion int64
 	Versions      []int64 // complete versions on disk, ascending
-	Step          int64   // global step of the training state; 0 until known
+	Step          int64   // global step of the training state (a replica: of the served version); 0 when the model has none
 	UnsavedSteps  int64   // steps trained since the last saved version
 	Training      *TrainProgress
 	Dataset       string // what training samples from; "" when training is unavailable

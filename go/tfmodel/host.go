@@ -50,7 +50,7 @@ type Host struct {
 	historyMu sync.Mutex
 	history   []gan.StepResult // ring of the last gan.MaxHistory steps, oldest first once full
 	historyAt int              // next write position once the ring is full
-	step      atomic.Int64     // global step of the training state (0 until the first step)
+	step      atomic.Int64     // global step of the training state (a replica: of the served version)
 	unsaved   atomic.Int64     // steps since the last saved version
 
 	slots chan struct{} // generation/predict concurrency cap
@@ -119,6 +119,11 @@ func OpenHost(cfg HostConfig) (*Host, error) {
 		trainer: trainer,
 		slots:   make(chan struct{}, cfg.MaxConcurrent),
 	}
+	if trainer != nil {
+		h.step.Store(h.loadedStep(trainer))
+	} else {
+		h.step.Store(h.loadedStep(serving))
+	}
 	h.closing, h.cancel = context.WithCancel(context.Background())
 	if cfg.Batch.MaxRows > 0 {
 		h.queue = make(chan *genJob, cfg.MaxConcurrent)
@@ -159,9 +164,22 @@ func (h *Host) followVersions(every time.Duration) {
 			h.log.Error("new version does not load; still serving the previous one", "version", newest, "served", h.ServedVersion(), "err", err)
 			continue
 		}
+		if h.cfg.Replica {
+			h.step.Store(h.loadedStep(m))
+		}
 		h.swap(&servedModel{model: m, version: newest})
 		h.log.Info("serving new version found in the base path", "version", newest)
 	}
+}
+
+// loadedStep is the global step a just-opened model holds, so status shows where a loaded
+// version's training stands before any step runs; 0 when the model carries no global step.
+func (h *Host) loadedStep(m *Model) int64 {
+	step, _, err := m.GlobalStep()
+	if err != nil {
+		h.log.Warn("cannot read the global step of a loaded version", "dir", m.Dir(), "err", err)
+	}
+	return step
 }
 
 // errReplica answers training and version writes on a read-only replica.
@@ -342,7 +360,7 @@ func (h *Host) recoverFromFailedStep(ctx context.Context, stepErr error) error {
 	_ = h.trainer.Close()
 	h.trainer = fresh
 	lost := h.unsaved.Swap(0)
-	h.step.Store(0)
+	h.step.Store(h.loadedStep(fresh))
 	log.Warn("training step failed; training state reset to the served version", "dir", dir, "unsaved_steps_lost", lost, "err", stepErr)
 	var e *gan.Error
 	if errors.As(stepErr, &e) {

@@ -169,6 +169,18 @@ func TestReplicaFollowsTrainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitForVersion(t, replica, 2)
+	if step := replica.Status().Step; step != 3 {
+		t.Errorf("replica status step=%d serving version 2, want its global step 3", step)
+	}
+	// A host started on the saved version knows its global step before training any step.
+	restarted, err := tfmodel.OpenHost(tfmodel.HostConfig{Name: "gan", Base: base, Dataset: mustTinyDataset(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if step := restarted.Status().Step; step != 3 {
+		t.Errorf("status step=%d after loading version 2, want 3", step)
+	}
+	restarted.Close()
 	req := gan.GenerateRequest{N: 3, Seed: 4, Scale: 1, Format: gan.FormatPNG}
 	want, _ := trainer.Generate(ctx, req)
 	got, err := replica.Generate(ctx, req)

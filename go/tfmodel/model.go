@@ -40,7 +40,13 @@ type Model struct {
 
 	saverFilename tf.Output // feed: checkpoint prefix
 	saverSave     tf.Output // fetch: runs the save
+
+	globalStep *tf.Output // fetch: the global_step variable's value; nil when the graph has none
 }
+
+// globalStepRead is the read of the GAN's global_step variable that Keras puts in every graph
+// our Python export writes; the contract does not require it (other exporters may lack it).
+const globalStepRead = "global_step/Read/ReadVariableOp:0"
 
 // boundSignature maps a signature's tensor keys to graph endpoints, resolved once at open time.
 type boundSignature struct {
@@ -166,6 +172,9 @@ func (m *Model) bind(loaded *tf.SavedModel, saver *pb.SaverDef) error {
 	if m.saverSave, err = graphOutput(loaded.Graph, saver.GetSaveTensorName()); err != nil {
 		return gan.Wrap(err, gan.EINVALID, "model "+m.dir+": saver save tensor")
 	}
+	if out, err := graphOutput(loaded.Graph, globalStepRead); err == nil && out.DataType() == tf.Int64 {
+		m.globalStep = &out
+	}
 	return nil
 }
 
@@ -187,6 +196,27 @@ func graphOutput(g *tf.Graph, name string) (tf.Output, error) {
 		return tf.Output{}, fmt.Errorf("operation %q has no output %d", opName, idx)
 	}
 	return op.Output(idx), nil
+}
+
+// GlobalStep returns the global step held in the model's variables (as loaded, or after its
+// training steps); ok is false when the graph has no global_step variable to read.
+// Errors: EUNAVAILABLE when the model is closed; EINTERNAL when TensorFlow fails.
+func (m *Model) GlobalStep() (step int64, ok bool, err error) {
+	if m.globalStep == nil {
+		return 0, false, nil
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.session == nil {
+		return 0, false, gan.Errorf(gan.EUNAVAILABLE, "model %s is closed", m.dir)
+	}
+	out, err := m.session.Run(nil, []tf.Output{*m.globalStep}, nil)
+	if err != nil {
+		return 0, false, gan.Wrap(err, gan.EINTERNAL, "reading the global step of "+m.dir)
+	}
+	step, ok = out[0].Value().(int64)
+	runtime.KeepAlive(out)
+	return step, ok, nil
 }
 
 // Conditional reports whether the model generates and trains on class labels.
