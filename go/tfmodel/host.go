@@ -175,7 +175,7 @@ func (h *Host) followVersions(every time.Duration) {
 // loadedStep is the global step a just-opened model holds, so status shows where a loaded
 // version's training stands before any step runs; 0 when the model carries no global step.
 func (h *Host) loadedStep(m *Model) int64 {
-	step, _, err := m.GlobalStep()
+	step, err := m.GlobalStep()
 	if err != nil {
 		h.log.Warn("cannot read the global step of a loaded version", "dir", m.Dir(), "err", err)
 	}

@@ -199,24 +199,24 @@ func graphOutput(g *tf.Graph, name string) (tf.Output, error) {
 }
 
 // GlobalStep returns the global step held in the model's variables (as loaded, or after its
-// training steps); ok is false when the graph has no global_step variable to read.
+// training steps); 0 when the graph has no global_step variable to read.
 // Errors: EUNAVAILABLE when the model is closed; EINTERNAL when TensorFlow fails.
-func (m *Model) GlobalStep() (step int64, ok bool, err error) {
+func (m *Model) GlobalStep() (int64, error) {
 	if m.globalStep == nil {
-		return 0, false, nil
+		return 0, nil
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.session == nil {
-		return 0, false, gan.Errorf(gan.EUNAVAILABLE, "model %s is closed", m.dir)
+		return 0, gan.Errorf(gan.EUNAVAILABLE, "model %s is closed", m.dir)
 	}
 	out, err := m.session.Run(nil, []tf.Output{*m.globalStep}, nil)
 	if err != nil {
-		return 0, false, gan.Wrap(err, gan.EINTERNAL, "reading the global step of "+m.dir)
+		return 0, gan.Wrap(err, gan.EINTERNAL, "reading the global step of "+m.dir)
 	}
-	step, ok = out[0].Value().(int64)
+	step, _ := out[0].Value().(int64) // bind checked the dtype
 	runtime.KeepAlive(out)
-	return step, ok, nil
+	return step, nil
 }
 
 // Conditional reports whether the model generates and trains on class labels.
