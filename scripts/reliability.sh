@@ -20,7 +20,9 @@ scripts/tfenv.sh go test -count=1 -json -run "$faults" ./go/tfmodel ./go/http ./
 
 FUZZ_TIME=$fuzz_time scripts/fuzz.sh "$out"
 make --no-print-directory soak SOAK_TIME="$soak_time"
-# Optionally a longer soak too, to tell a plateau of resident memory from a slow leak.
+# Optionally a longer soak too, to tell a plateau of resident memory from a slow leak. A long
+# soak's figures from an earlier run must not be reported beside this run's.
+rm -f "$out/soak-long.json"
 if [ -n "${LONG_SOAK_TIME:-}" ]; then
   make --no-print-directory soak SOAK_TIME="$LONG_SOAK_TIME" SOAK_REPORT="$PWD/$out/soak-long.json"
 fi
