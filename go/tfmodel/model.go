@@ -113,9 +113,11 @@ func (m *Model) bind(loaded *tf.SavedModel, saver *pb.SaverDef) error {
 	// train_step too, so the kind is decided by one input and checked everywhere.
 	_, m.conditional = loaded.Signatures[SignatureGenerate].Inputs[KeyLabels]
 	contract := contractFor(m.conditional)
-	// Every missing signature at once, in a fixed order: one message says what the model lacks.
+	// Signatures and their keys are checked in a fixed order, so a model with several faults
+	// always gets the same message; every missing signature is named at once.
+	names := slices.Sorted(maps.Keys(contract))
 	var missing []string
-	for _, name := range slices.Sorted(maps.Keys(contract)) {
+	for _, name := range names {
 		if _, ok := loaded.Signatures[name]; !ok {
 			missing = append(missing, strconv.Quote(name))
 		}
@@ -129,8 +131,8 @@ func (m *Model) bind(loaded *tf.SavedModel, saver *pb.SaverDef) error {
 		}
 		return gan.Errorf(gan.EINVALID, "model %s has no %s signature; it has %s", m.dir, joinWords(missing, "or"), joinWords(have, "and"))
 	}
-	for name, spec := range contract {
-		sig := loaded.Signatures[name]
+	for _, name := range names {
+		spec, sig := contract[name], loaded.Signatures[name]
 		b := boundSignature{inputs: map[string]tf.Output{}, outputs: map[string]tf.Output{}}
 		for _, side := range []struct {
 			role  string
@@ -141,7 +143,8 @@ func (m *Model) bind(loaded *tf.SavedModel, saver *pb.SaverDef) error {
 			{"input", sig.Inputs, spec.inputs, b.inputs},
 			{"output", sig.Outputs, spec.outputs, b.outputs},
 		} {
-			for key, want := range side.specs {
+			for _, key := range slices.Sorted(maps.Keys(side.specs)) {
+				want := side.specs[key]
 				info, ok := side.infos[key]
 				if !ok {
 					return gan.Errorf(gan.EINVALID, "model %s: signature %q has no %s %q", m.dir, name, side.role, key)
@@ -158,7 +161,7 @@ func (m *Model) bind(loaded *tf.SavedModel, saver *pb.SaverDef) error {
 		}
 		// An input the host would not feed (labels on train_step only, say) makes the signature
 		// unusable; refuse it now rather than on the first request.
-		for key := range sig.Inputs {
+		for _, key := range slices.Sorted(maps.Keys(sig.Inputs)) {
 			if _, ok := spec.inputs[key]; !ok {
 				return gan.Errorf(gan.EINVALID, "model %s: signature %q has an unexpected input %q", m.dir, name, key)
 			}
