@@ -1,6 +1,7 @@
 """Shared pytest set-up: the Keras backend, seeds, and tiny models."""
 
 import os
+import socket
 
 # Must precede any keras import; the Makefile sets it too, this covers a bare `pytest`.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -48,3 +49,15 @@ def batch(n: int, seed: int = 0):
     images = rng.uniform(-1, 1, size=(n, 28, 28, 1)).astype(np.float32)
     z = rng.standard_normal((n, 100)).astype(np.float32)
     return images, z
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct loopback ports that were free a moment ago (for servers a test starts)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()

@@ -5,7 +5,6 @@ Python loader and, where bin/ganhost is built, the Go host serve."""
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 import textwrap
@@ -13,7 +12,7 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import batch
+from conftest import batch, free_ports
 
 from ganhost import distribute
 from ganhost import signatures as sig
@@ -39,17 +38,6 @@ def subprocess_env(**extra):
 
 def tf_config(ports, index):
     return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}})
-
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 # ---------------------------------------------------------------------------------------------

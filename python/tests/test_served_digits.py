@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import time
 import urllib.request
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import free_ports
 from ganhost.classifier import load_classifier
 from ganhost.data import to_model_range
 
@@ -27,12 +27,6 @@ CLASSIFIER = REPO / "savedmodel" / "mnist_classifier" / "1"
 pytestmark = pytest.mark.skipif(not GANHOST_BIN.is_file(), reason=f"{GANHOST_BIN} not built (make build)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str, timeout: float = 30):
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         return resp.status, resp.read()
@@ -42,7 +36,7 @@ def _get(url: str, timeout: float = 30):
 def shipped_server(tmp_path_factory):
     """bin/ganhost serving savedmodel/gan as a read-only replica, so the shipped versions are never
     written to; yields its base URL."""
-    port = _free_port()
+    (port,) = free_ports(1)
     log = open(tmp_path_factory.mktemp("serve") / "ganhost.log", "w+")
     proc = subprocess.Popen(
         [str(GANHOST_BIN), "serve", "-addr", f"127.0.0.1:{port}", "-model-base", str(SHIPPED), "-replica"],
