@@ -184,6 +184,18 @@ def cmd_fixture(args) -> None:
         print(f"wrote {out}")
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts that must be at least 1: a bad value is a usage error naming the
+    option, not a traceback from deep inside training."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"want an integer >= 1, got {value}")
+    return value
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ganhost", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -216,7 +228,7 @@ def main(argv=None) -> None:
         default=None,
         help="snapshot the run here and resume from the newest snapshot when started again (removed after export)",
     )
-    p.add_argument("--backup-every", type=int, default=500, help="steps between snapshots (with --backup-dir)")
+    p.add_argument("--backup-every", type=positive_int, default=500, help="steps between snapshots (with --backup-dir)")
     p.add_argument("--out", required=True, help="version directory to create, e.g. savedmodel/gan/1")
     p.set_defaults(func=cmd_train)
 

@@ -125,6 +125,15 @@ def test_backup_of_another_run_is_refused(tmp_path, tiny_gan):
 MNIST = Path(__file__).resolve().parents[2] / "data" / "mnist"
 
 
+@pytest.mark.parametrize("every", ["0", "-5", "x"])
+def test_train_command_refuses_a_bad_backup_interval(tmp_path, every):
+    args = ["train", "--config", "tiny", "--backup-dir", str(tmp_path / "b"), "--backup-every", every, "--out", str(tmp_path / "1")]
+    proc = subprocess.run([sys.executable, "-m", "ganhost", *args], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "argument --backup-every: want an integer >= 1, got" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "b").exists()
+
+
 @pytest.mark.skipif(not (MNIST / "manifest.json").exists(), reason="needs data/mnist (make data)")
 def test_train_command_resumes_after_sigkill(tmp_path):
     """`python -m ganhost train --backup-dir` killed mid-run and started again exports the same
